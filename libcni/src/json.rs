@@ -1,0 +1,181 @@
+//! JSON output the way Go's `encoding/json` writes it.
+//!
+//! Byte-for-byte parity matters for error and result output: Go indents with four spaces,
+//! writes no trailing newline after `MarshalIndent`, and escapes `<`, `>`, `&`, U+2028 and
+//! U+2029 inside strings (HTML-safe encoding). serde_json does none of the escaping, so a
+//! formatter wrapper adds it.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serde_json::ser::{CharEscape, CompactFormatter, Formatter, PrettyFormatter};
+use serde_json::Value;
+
+/// Go's `json.MarshalIndent(v, "", "    ")`.
+pub fn to_indented<T: Serialize + ?Sized>(value: &T) -> String {
+    write_with(value, PrettyFormatter::with_indent(b"    "))
+}
+
+/// Go's `json.Marshal(v)`.
+pub fn to_compact<T: Serialize + ?Sized>(value: &T) -> String {
+    write_with(value, CompactFormatter)
+}
+
+fn write_with<T: Serialize + ?Sized, F: Formatter>(value: &T, inner: F) -> String {
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter(inner));
+    // Serializing our own types into memory cannot fail: they hold no maps with non-string keys.
+    if value.serialize(&mut ser).is_err() {
+        return String::from("null");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Go's `%q` for a plain string (used in error texts such as `config is "X"`).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The Go type name `encoding/json` uses in "cannot unmarshal X" errors.
+pub fn go_type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+struct GoFormatter<F>(F);
+
+impl<F: Formatter> Formatter for GoFormatter<F> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            let esc = match c {
+                '<' => "\\u003c",
+                '>' => "\\u003e",
+                '&' => "\\u0026",
+                '\u{2028}' => "\\u2028",
+                '\u{2029}' => "\\u2029",
+                _ => continue,
+            };
+            writer.write_all(&fragment.as_bytes()[start..i])?;
+            writer.write_all(esc.as_bytes())?;
+            start = i + c.len_utf8();
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn write_char_escape<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        char_escape: CharEscape,
+    ) -> io::Result<()> {
+        // Go writes \b and \f as \u0008 and \u000c.
+        match char_escape {
+            CharEscape::Backspace => writer.write_all(b"\\u0008"),
+            CharEscape::FormFeed => writer.write_all(b"\\u000c"),
+            other => CompactFormatter.write_char_escape(writer, other),
+        }
+    }
+
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn escapes_html_like_go() {
+        assert_eq!(
+            to_compact(&json!({"a": "<b>&\u{2028}"})),
+            r#"{"a":"\u003cb\u003e\u0026\u2028"}"#
+        );
+        assert_eq!(to_compact(&json!("\u{8}\u{c}\n")), r#""\u0008\u000c\n""#);
+    }
+
+    #[test]
+    fn indents_with_four_spaces() {
+        assert_eq!(
+            to_indented(&json!({"a": [1, 2], "b": {}, "c": []})),
+            "{\n    \"a\": [\n        1,\n        2\n    ],\n    \"b\": {},\n    \"c\": []\n}"
+        );
+    }
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(go_quote("a\"b\n"), r#""a\"b\n""#);
+    }
+}
+
+/// A decode error worded like Go's `encoding/json` for the common cases (empty or truncated
+/// input, a bad first character); serde's wording otherwise.
+pub fn go_decode_error(err: &serde_json::Error, input: &[u8]) -> String {
+    if err.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    if err.is_syntax() {
+        let first = input.iter().position(|b| !b.is_ascii_whitespace());
+        if let Some(pos) = first {
+            let c = input[pos];
+            if !matches!(c, b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') {
+                return format!("invalid character '{}' looking for beginning of value", c as char);
+            }
+        }
+    }
+    err.to_string()
+}

@@ -1,0 +1,17 @@
+//! The CNI protocol for the suite: spec types and version conversion ([`types`], [`version`]),
+//! errors and their codes ([`error`]), the plugin-side dispatcher ([`skel`]), and the
+//! runtime side ([`runtime`]: executing plugins, conflists, the result cache, IPAM
+//! delegation). No netlink here: this crate only speaks JSON, env and exec.
+
+pub mod ci;
+pub mod error;
+pub mod json;
+pub mod runtime;
+pub mod skel;
+pub mod types;
+pub mod version;
+
+pub use error::{code, CniCode, CniError};
+pub use skel::{CmdArgs, Plugin};
+pub use types::{CniResult, NetConf};
+pub use version::PluginInfo;

@@ -1,0 +1,3 @@
+//! The runtime side of the protocol (Go's `libcni` and `pkg/invoke`).
+
+pub mod invoke;

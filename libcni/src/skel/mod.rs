@@ -1,0 +1,8 @@
+//! The plugin side of the protocol (Go's `pkg/skel` and `pkg/utils` validation).
+
+mod dispatch;
+mod env;
+pub mod validate;
+
+pub use dispatch::{about, dispatch, run, Io, Plugin};
+pub use env::CmdArgs;
