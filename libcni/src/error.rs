@@ -103,6 +103,9 @@ mod tests {
             e.to_json(),
             "{\n    \"code\": 1,\n    \"msg\": \"incompatible CNI versions\",\n    \"details\": \"config is \\\"9.9.9\\\"\"\n}"
         );
-        assert_eq!(e.to_string(), "incompatible CNI versions; config is \"9.9.9\"");
+        assert_eq!(
+            e.to_string(),
+            "incompatible CNI versions; config is \"9.9.9\""
+        );
     }
 }

@@ -172,8 +172,14 @@ pub fn go_decode_error(err: &serde_json::Error, input: &[u8]) -> String {
         let first = input.iter().position(|b| !b.is_ascii_whitespace());
         if let Some(pos) = first {
             let c = input[pos];
-            if !matches!(c, b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') {
-                return format!("invalid character '{}' looking for beginning of value", c as char);
+            if !matches!(
+                c,
+                b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+            ) {
+                return format!(
+                    "invalid character '{}' looking for beginning of value",
+                    c as char
+                );
             }
         }
     }

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const CURRENT: &str = "1.1.0";
 
 /// Every spec version, oldest first (`version.All` in Go). Every plugin of the suite supports these.
-pub const ALL: &[&str] = &["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+pub const ALL: &[&str] = &[
+    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+];
 
 /// The versions whose results use the `ip4`/`ip6` layout.
 pub const LEGACY: &[&str] = &["0.1.0", "0.2.0"];
@@ -106,8 +108,8 @@ impl PluginInfo {
 
     /// Decodes a plugin's `VERSION` output as Go's `PluginDecoder` does.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let info: PluginInfo = serde_json::from_slice(bytes)
-            .map_err(|e| format!("decoding version info: {e}"))?;
+        let info: PluginInfo =
+            serde_json::from_slice(bytes).map_err(|e| format!("decoding version info: {e}"))?;
         if info.cni_version.is_empty() {
             return Err("decoding version info: missing field cniVersion".into());
         }
@@ -204,7 +206,10 @@ mod tests {
     fn config_version_defaults_to_010() {
         assert_eq!(config_version(b"{}").unwrap(), "0.1.0");
         assert_eq!(config_version(br#"{"cniVersion":""}"#).unwrap(), "0.1.0");
-        assert_eq!(config_version(br#"{"CNIVERSION":"0.4.0"}"#).unwrap(), "0.4.0");
+        assert_eq!(
+            config_version(br#"{"CNIVERSION":"0.4.0"}"#).unwrap(),
+            "0.4.0"
+        );
         assert!(config_version(br#"{"cniVersion":4}"#).is_err());
     }
 }

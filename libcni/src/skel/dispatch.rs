@@ -121,9 +121,9 @@ pub fn dispatch(
             .map_err(|e| CniError::new(code::IO_FAILURE, e.to_string()));
     }
 
-    io.stdin.read_to_end(&mut args.stdin_data).map_err(|e| {
-        CniError::new(code::IO_FAILURE, format!("error reading from stdin: {e}"))
-    })?;
+    io.stdin
+        .read_to_end(&mut args.stdin_data)
+        .map_err(|e| CniError::new(code::IO_FAILURE, format!("error reading from stdin: {e}")))?;
     validate_config(&args.stdin_data)?;
 
     match cmd.as_str() {

@@ -32,7 +32,11 @@ type Validator = fn(&str) -> Result<(), CniError>;
 
 /// (variable, verbs that require it, validator)
 const VARS: &[(&str, &[&str], Option<Validator>)] = &[
-    ("CNI_COMMAND", &["ADD", "CHECK", "DEL", "GC", "STATUS"], None),
+    (
+        "CNI_COMMAND",
+        &["ADD", "CHECK", "DEL", "GC", "STATUS"],
+        None,
+    ),
     (
         "CNI_CONTAINERID",
         &["ADD", "CHECK", "DEL"],

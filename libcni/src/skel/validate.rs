@@ -15,7 +15,10 @@ fn matches_cni_regex(s: &str) -> bool {
 
 pub fn validate_container_id(id: &str) -> Result<(), CniError> {
     if id.is_empty() {
-        return Err(CniError::new(code::UNKNOWN_CONTAINER, "missing containerID"));
+        return Err(CniError::new(
+            code::UNKNOWN_CONTAINER,
+            "missing containerID",
+        ));
     }
     if !matches_cni_regex(id) {
         return Err(CniError::with_details(
@@ -85,13 +88,19 @@ mod tests {
         assert!(validate_container_id("abc-1_2.3").is_ok());
         assert_eq!(validate_container_id("").unwrap_err().code, 3);
         let e = validate_container_id("-abc").unwrap_err();
-        assert_eq!((e.code, e.msg.as_str(), e.details.as_str()), (4, "invalid characters in containerID", "-abc"));
+        assert_eq!(
+            (e.code, e.msg.as_str(), e.details.as_str()),
+            (4, "invalid characters in containerID", "-abc")
+        );
         assert_eq!(validate_container_id("a/b").unwrap_err().code, 4);
     }
 
     #[test]
     fn network_names() {
-        assert_eq!(validate_network_name("").unwrap_err().msg, "missing network name:");
+        assert_eq!(
+            validate_network_name("").unwrap_err().msg,
+            "missing network name:"
+        );
         assert_eq!(validate_network_name("a b").unwrap_err().code, 7);
         assert!(validate_network_name("net-1").is_ok());
     }
@@ -105,7 +114,10 @@ mod tests {
         assert_eq!(msg("."), "interface name is . or ..");
         assert_eq!(msg(".."), "interface name is . or ..");
         for bad in ["eth/0", "eth:0", "eth 0", "eth\t0", "eth\u{a0}0"] {
-            assert_eq!(msg(bad), "interface name contains / or : or whitespace characters");
+            assert_eq!(
+                msg(bad),
+                "interface name contains / or : or whitespace characters"
+            );
         }
     }
 }

@@ -38,7 +38,10 @@ impl CniArgs {
         for pair in args.split(';') {
             let kv: Vec<&str> = pair.split('=').collect();
             if kv.len() != 2 {
-                return Err(format!("ARGS: invalid pair {}", crate::json::go_quote(pair)));
+                return Err(format!(
+                    "ARGS: invalid pair {}",
+                    crate::json::go_quote(pair)
+                ));
             }
             let (key, value) = (kv[0], kv[1]);
             if key == "IgnoreUnknown" {

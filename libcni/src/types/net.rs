@@ -65,10 +65,16 @@ mod tests {
         assert_eq!(n.ip().to_string(), "10.1.2.3");
         assert_eq!(n.prefix(), 24);
         assert_eq!(n.to_string(), "10.1.2.3/24");
-        assert_eq!(parse_cidr("10.1.2.3").unwrap_err(), "invalid CIDR address: 10.1.2.3");
+        assert_eq!(
+            parse_cidr("10.1.2.3").unwrap_err(),
+            "invalid CIDR address: 10.1.2.3"
+        );
         assert!(parse_cidr("10.1.2.3/33").is_err());
         assert!(parse_cidr("010.1.2.3/8").is_err());
         assert!(parse_cidr("10.1.2.3/+8").is_err());
-        assert_eq!(parse_cidr("2001:db8::1/64").unwrap().to_string(), "2001:db8::1/64");
+        assert_eq!(
+            parse_cidr("2001:db8::1/64").unwrap().to_string(),
+            "2001:db8::1/64"
+        );
     }
 }

@@ -141,7 +141,8 @@ impl CniResult {
         }
     }
 
-    /// The JSON value as Go marshals it (1.x: keys sorted, empty dns dropped).
+    /// The JSON value (1.x: keys sorted, empty dns dropped). A `Value` has no key order of its
+    /// own: print with [`CniResult::to_json`] to get Go's bytes.
     pub fn to_value(&self) -> Value {
         match self {
             CniResult::V020(r) => to_value(r),
@@ -150,14 +151,23 @@ impl CniResult {
         }
     }
 
-    /// What Go's `Result.Print` writes: 4-space indent, no trailing newline.
+    /// What Go's `Result.Print` writes: 4-space indent, no trailing newline. The 0.x layouts
+    /// keep Go's struct field order, so they are serialized directly rather than via a map.
     pub fn to_json(&self) -> String {
-        json::to_indented(&self.to_value())
+        match self {
+            CniResult::V020(r) => json::to_indented(r),
+            CniResult::V040(r) => json::to_indented(r),
+            CniResult::V100(_) => json::to_indented(&self.to_value()),
+        }
     }
 
-    /// Compact JSON, as embedded in a runtime's cache file or a `prevResult`.
+    /// Compact JSON (Go's `json.Marshal`), as embedded in a runtime's cache file.
     pub fn to_compact(&self) -> String {
-        json::to_compact(&self.to_value())
+        match self {
+            CniResult::V020(r) => json::to_compact(r),
+            CniResult::V040(r) => json::to_compact(r),
+            CniResult::V100(_) => json::to_compact(&self.to_value()),
+        }
     }
 }
 

@@ -24,7 +24,11 @@ pub struct IpConfig {
 /// Key order as Go's struct: cniVersion, ip4, ip6, dns; `dns` is always printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Result020 {
-    #[serde(rename = "cniVersion", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "cniVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cni_version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip4: Option<IpConfig>,
