@@ -1,0 +1,16 @@
+//! Test kit for the plugins and netkit: throwaway network namespaces,
+//! running plugin binaries the way a container runtime does, and locating
+//! binaries to test.
+//!
+//! Everything here panics on failure: it is only meant for tests, where a
+//! panic with a clear message is the most useful outcome.
+
+mod netns;
+mod paths;
+mod plugin;
+mod root;
+
+pub use netns::TempNetns;
+pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
+pub use plugin::{Invocation, PluginRun};
+pub use root::require_root;

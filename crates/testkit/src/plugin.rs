@@ -1,0 +1,261 @@
+//! Running a plugin binary the way a container runtime does: CNI_* variables
+//! in the environment, the network config on stdin, the result on stdout.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// What a plugin run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRun {
+    /// Exit code; 128 + signal number if the plugin was killed.
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl PluginRun {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// Panics, showing the run, unless the plugin exited 0.
+    pub fn assert_success(&self) -> &Self {
+        if !self.success() {
+            panic!("plugin failed:\n{self}");
+        }
+        self
+    }
+
+    /// stdout parsed as JSON; panics, showing the run, if it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("plugin stdout is not JSON ({e}):\n{self}"))
+    }
+}
+
+impl fmt::Display for PluginRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "exit code: {}", self.code)?;
+        writeln!(f, "stdout:\n{}", self.stdout)?;
+        write!(f, "stderr:\n{}", self.stderr)
+    }
+}
+
+/// A plugin invocation, built up then `run()`.
+///
+/// The child gets the test's environment minus every inherited `CNI_*`
+/// variable, plus exactly what was asked for here, so a developer's shell
+/// can't change test outcomes. CNI_PATH is unset unless given.
+///
+/// ```no_run
+/// # use testkit::Invocation;
+/// let run = Invocation::new("/usr/lib/cni/loopback")
+///     .command("ADD")
+///     .container_id("ctr1")
+///     .netns("/run/netns/x")
+///     .ifname("lo")
+///     .stdin(r#"{"cniVersion":"1.0.0","name":"lo","type":"loopback"}"#)
+///     .run();
+/// assert_eq!(run.code, 0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    bin: PathBuf,
+    /// Applied in order; `None` removes the variable.
+    env: Vec<(OsString, Option<OsString>)>,
+    stdin: Vec<u8>,
+}
+
+impl Invocation {
+    pub fn new(bin: impl AsRef<Path>) -> Self {
+        Self {
+            bin: bin.as_ref().to_path_buf(),
+            env: Vec::new(),
+            stdin: Vec::new(),
+        }
+    }
+
+    /// CNI_COMMAND: ADD, DEL, CHECK, GC, STATUS, VERSION.
+    pub fn command(self, command: impl AsRef<OsStr>) -> Self {
+        self.env("CNI_COMMAND", command)
+    }
+
+    /// CNI_CONTAINERID.
+    pub fn container_id(self, id: impl AsRef<OsStr>) -> Self {
+        self.env("CNI_CONTAINERID", id)
+    }
+
+    /// CNI_NETNS.
+    pub fn netns(self, path: impl AsRef<OsStr>) -> Self {
+        self.env("CNI_NETNS", path)
+    }
+
+    /// CNI_IFNAME.
+    pub fn ifname(self, name: impl AsRef<OsStr>) -> Self {
+        self.env("CNI_IFNAME", name)
+    }
+
+    /// CNI_ARGS (`K1=V1;K2=V2`).
+    pub fn args(self, args: impl AsRef<OsStr>) -> Self {
+        self.env("CNI_ARGS", args)
+    }
+
+    /// CNI_PATH (colon-separated plugin directories).
+    pub fn path(self, path: impl AsRef<OsStr>) -> Self {
+        self.env("CNI_PATH", path)
+    }
+
+    /// Sets any environment variable.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env.push((
+            key.as_ref().to_os_string(),
+            Some(value.as_ref().to_os_string()),
+        ));
+        self
+    }
+
+    /// Removes a variable, including one set earlier on this invocation.
+    pub fn unset(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.env.push((key.as_ref().to_os_string(), None));
+        self
+    }
+
+    /// The bytes fed to the plugin's stdin (the network configuration).
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.stdin = bytes.into();
+        self
+    }
+
+    /// Runs the plugin to completion. Panics only if it cannot be started.
+    pub fn run(&self) -> PluginRun {
+        let mut cmd = Command::new(&self.bin);
+        for (key, _) in std::env::vars_os() {
+            if key.as_encoded_bytes().starts_with(b"CNI_") {
+                cmd.env_remove(&key);
+            }
+        }
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start plugin {}: {e}", self.bin.display()));
+
+        // Feed stdin from another thread: a plugin may fill its stdout pipe
+        // before reading stdin, or exit without reading it at all (a closed
+        // pipe is then fine, not an error).
+        let feeder = child.stdin.take().map(|mut pipe| {
+            let input = self.stdin.clone();
+            std::thread::spawn(move || {
+                let _ = pipe.write_all(&input);
+            })
+        });
+        let output = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("waiting for plugin {}: {e}", self.bin.display()));
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
+        }
+
+        let code = output.status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            128 + output.status.signal().unwrap_or(0)
+        });
+        PluginRun {
+            code,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shell "plugin" that prints its CNI environment and stdin as JSON.
+    fn echo_plugin(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("echo-plugin");
+        std::fs::write(
+            &path,
+            r#"#!/bin/sh
+input=$(cat)
+printf '{"command":"%s","cid":"%s","netns":"%s","ifname":"%s","args":"%s","path":"%s","path_set":"%s","extra":"%s","stdin":%s}' \
+  "$CNI_COMMAND" "$CNI_CONTAINERID" "$CNI_NETNS" "$CNI_IFNAME" "$CNI_ARGS" "$CNI_PATH" "${CNI_PATH+yes}" "$EXTRA" "$input"
+echo "to stderr" >&2
+exit ${EXIT_CODE:-0}
+"#,
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn passes_exactly_what_was_asked() {
+        let dir = crate::temp_dir();
+        let bin = echo_plugin(dir.path());
+        let run = Invocation::new(&bin)
+            .command("ADD")
+            .container_id("c1")
+            .netns("/run/netns/x")
+            .ifname("eth0")
+            .args("A=1;B=2")
+            .env("EXTRA", "yes")
+            .stdin(r#"{"k":1}"#)
+            .run();
+        run.assert_success();
+        assert_eq!(run.stderr, "to stderr\n");
+        let v = run.json();
+        assert_eq!(v["command"], "ADD");
+        assert_eq!(v["cid"], "c1");
+        assert_eq!(v["netns"], "/run/netns/x");
+        assert_eq!(v["ifname"], "eth0");
+        assert_eq!(v["args"], "A=1;B=2");
+        assert_eq!(v["path_set"], "", "CNI_PATH must be unset by default");
+        assert_eq!(v["extra"], "yes");
+        assert_eq!(v["stdin"]["k"], 1);
+    }
+
+    #[test]
+    fn unset_removes_and_exit_code_is_reported() {
+        let dir = crate::temp_dir();
+        let bin = echo_plugin(dir.path());
+        let run = Invocation::new(&bin)
+            .command("DEL")
+            .path("/opt/cni/bin")
+            .env("EXTRA", "x")
+            .unset("EXTRA")
+            .env("EXIT_CODE", "3")
+            .stdin("null")
+            .run();
+        assert_eq!(run.code, 3);
+        assert!(!run.success());
+        let v = run.json();
+        assert_eq!(v["path"], "/opt/cni/bin");
+        assert_eq!(v["extra"], "");
+    }
+
+    #[test]
+    fn json_panic_shows_the_run() {
+        let run = PluginRun {
+            code: 1,
+            stdout: "not json".into(),
+            stderr: "oops".into(),
+        };
+        let err = std::panic::catch_unwind(|| run.json()).expect_err("must panic");
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("not json") && msg.contains("oops"), "{msg}");
+    }
+}
