@@ -134,6 +134,30 @@ impl<F: Formatter> Formatter for GoFormatter<F> {
     }
 }
 
+/// A decode error worded like Go's `encoding/json` for the common cases (empty or truncated
+/// input, a bad first character); serde's wording otherwise.
+pub fn go_decode_error(err: &serde_json::Error, input: &[u8]) -> String {
+    if err.is_eof() {
+        return "unexpected end of JSON input".into();
+    }
+    if err.is_syntax() {
+        let first = input.iter().position(|b| !b.is_ascii_whitespace());
+        if let Some(pos) = first {
+            let c = input[pos];
+            if !matches!(
+                c,
+                b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+            ) {
+                return format!(
+                    "invalid character '{}' looking for beginning of value",
+                    c as char
+                );
+            }
+        }
+    }
+    err.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,28 +184,4 @@ mod tests {
     fn quotes_like_go() {
         assert_eq!(go_quote("a\"b\n"), r#""a\"b\n""#);
     }
-}
-
-/// A decode error worded like Go's `encoding/json` for the common cases (empty or truncated
-/// input, a bad first character); serde's wording otherwise.
-pub fn go_decode_error(err: &serde_json::Error, input: &[u8]) -> String {
-    if err.is_eof() {
-        return "unexpected end of JSON input".into();
-    }
-    if err.is_syntax() {
-        let first = input.iter().position(|b| !b.is_ascii_whitespace());
-        if let Some(pos) = first {
-            let c = input[pos];
-            if !matches!(
-                c,
-                b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
-            ) {
-                return format!(
-                    "invalid character '{}' looking for beginning of value",
-                    c as char
-                );
-            }
-        }
-    }
-    err.to_string()
 }

@@ -6,7 +6,6 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::common::Route;
 use super::{v020, v040, v100};
 use crate::json;
 
@@ -322,7 +321,7 @@ fn down_100(r: &v100::Result100) -> v040::Result040 {
                 gateway: ip.gateway,
             })
             .collect(),
-        routes: r.routes.iter().cloned().collect::<Vec<Route>>(),
+        routes: r.routes.clone(),
         dns: r.dns.clone(),
     }
 }
