@@ -296,10 +296,13 @@ fn same_results_and_netns_state_as_go_loopback() {
     }
 }
 
+/// (what, environment, stdin)
+type ErrorCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn same_error_bytes_as_go_skel() {
     let go = go_loopback();
-    let variants: &[(&str, &[(&str, &str)], &str)] = &[
+    let variants: &[ErrorCase] = &[
         (
             "missing env",
             &[("CNI_COMMAND", "ADD")],
