@@ -109,12 +109,27 @@ impl NetkitError {
                     message: strerror(errno),
                 }
             }
+            // Described by hand: rtnetlink's Display prints unexpected messages with `{:?}`,
+            // which would link the Debug impls of every netlink message type into each plugin.
             other => Self::Netlink {
                 op,
                 errno: None,
-                message: other.to_string(),
+                message: describe(&other),
             },
         }
+    }
+}
+
+fn describe(err: &rtnetlink::Error) -> String {
+    match err {
+        rtnetlink::Error::UnexpectedMessage(_) => "received an unexpected netlink message".into(),
+        rtnetlink::Error::NetlinkError(_) => "received a netlink error message".into(),
+        rtnetlink::Error::RequestFailed => "a netlink request failed".into(),
+        rtnetlink::Error::NamespaceError(e) => format!("namespace error {e}"),
+        rtnetlink::Error::InvalidHardwareAddress(_) => "invalid hardware address".into(),
+        rtnetlink::Error::InvalidIp(_) => "invalid IP address".into(),
+        rtnetlink::Error::InvalidAddress(_, _) => "invalid address".into(),
+        rtnetlink::Error::InvalidNla(e) => format!("invalid netlink attribute: {e}"),
     }
 }
 

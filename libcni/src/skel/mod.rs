@@ -1,8 +1,10 @@
 //! The plugin side of the protocol (Go's `pkg/skel` and `pkg/utils` validation).
 
+mod alloc;
 mod dispatch;
 mod env;
 pub mod validate;
 
+pub use alloc::PluginAllocator;
 pub use dispatch::{about, dispatch, run, Io, Plugin};
 pub use env::CmdArgs;

@@ -4,7 +4,7 @@
 use ipnetwork::IpNetwork;
 use libcni::types::{v100, CniResult};
 use libcni::CniError;
-use netkit::{IpFamily, NetNs, NetkitError, Netlink};
+use netkit::{NetNs, NetkitError, Netlink};
 
 const LO: &str = "lo";
 
@@ -25,16 +25,19 @@ pub fn bring_up(netns: &str) -> Result<Vec<IpNetwork>, CniError> {
     let nl = Netlink::open_in(&ns).map_err(internal)?;
     let lo = lo_link(&nl)?;
     nl.link_set_up(lo.index).map_err(internal)?;
+    // One dump for both families (the kernel lists IPv4 before IPv6); the reference checks
+    // IPv4 first, then IPv6, which is the same order.
+    let addrs = nl.addresses(lo.index, None).map_err(internal)?;
     let mut firsts = Vec::new();
-    for family in [IpFamily::V4, IpFamily::V6] {
-        let addrs = nl.addresses(lo.index, Some(family)).map_err(internal)?;
-        if let Some(bad) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+    for v4 in [true, false] {
+        let family: Vec<&IpNetwork> = addrs.iter().filter(|a| a.is_ipv4() == v4).collect();
+        if let Some(bad) = family.iter().find(|a| !a.ip().is_loopback()) {
             return Err(CniError::internal(format!(
                 "loopback interface found with non-loopback address \"{}\"",
                 bad.ip()
             )));
         }
-        firsts.extend(addrs.first().copied());
+        firsts.extend(family.first().map(|a| **a));
     }
     Ok(firsts)
 }

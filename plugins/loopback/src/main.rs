@@ -7,6 +7,9 @@ mod lo;
 use libcni::skel::{self, CmdArgs, Plugin};
 use libcni::{version, CniError, CniResult, PluginInfo};
 
+#[global_allocator]
+static ALLOC: skel::PluginAllocator = skel::PluginAllocator;
+
 struct Loopback;
 
 impl Plugin for Loopback {
