@@ -1,6 +1,8 @@
 //! The CNI error result (`{code, msg, details}`) and the well-known codes.
 
 use std::fmt;
+use std::io;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +89,43 @@ pub trait CniCode: fmt::Display {
     }
 }
 
+/// Go's text for a `syscall.Errno`: libc's message without Rust's ` (os error N)` suffix, its
+/// first letter lowercased when the second is lowercase too (Go's mkerrors rule, so
+/// "STREAMS ioctl" keeps its capitals).
+pub fn errno_text(errno: i32) -> String {
+    let full = io::Error::from_raw_os_error(errno).to_string();
+    let suffix = format!(" (os error {errno})");
+    go_lowercase_first(full.strip_suffix(&suffix).unwrap_or(&full))
+}
+
+/// Go's text for an I/O error: the errno text when there is an errno, else the error's own.
+pub fn io_error_text(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(errno) => errno_text(errno),
+        None => err.to_string(),
+    }
+}
+
+/// Go's `*fs.PathError` text: `<op> <path>: <errno text>`.
+pub fn path_error_text(op: &str, path: &Path, err: &io::Error) -> String {
+    format!("{op} {}: {}", path.display(), io_error_text(err))
+}
+
+fn go_lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second))
+            if first.is_ascii_uppercase() && second.is_ascii_lowercase() =>
+        {
+            let mut out = String::with_capacity(text.len());
+            out.push(first.to_ascii_lowercase());
+            out.push_str(&text[first.len_utf8()..]);
+            out
+        }
+        _ => text.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +145,21 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "incompatible CNI versions; config is \"9.9.9\""
+        );
+    }
+
+    #[test]
+    fn errno_texts_match_go() {
+        assert_eq!(errno_text(2), "no such file or directory");
+        assert_eq!(errno_text(17), "file exists");
+        assert_eq!(errno_text(19), "no such device");
+        assert_eq!(errno_text(5), "input/output error");
+        assert_eq!(errno_text(99), "cannot assign requested address");
+        assert_eq!(go_lowercase_first("STREAMS ioctl"), "STREAMS ioctl");
+        assert_eq!(go_lowercase_first(""), "");
+        assert_eq!(
+            path_error_text("open", Path::new("/x"), &io::Error::from_raw_os_error(13)),
+            "open /x: permission denied"
         );
     }
 }

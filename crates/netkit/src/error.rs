@@ -133,41 +133,8 @@ fn describe(err: &rtnetlink::Error) -> String {
     }
 }
 
-/// The text Go prints for a `syscall.Errno`: libc's strerror with the first
-/// letter lowercased when the second one is lowercase too (Go's mkerrors.sh
-/// rule, so "STREAMS ..." keeps its capitals).
-pub fn strerror(errno: i32) -> String {
-    // std formats OS errors as "<strerror> (os error N)" using the libc's
-    // strerror_r; strip the suffix instead of calling strerror_r by hand.
-    let full = io::Error::from_raw_os_error(errno).to_string();
-    let suffix = format!(" (os error {errno})");
-    let text = full.strip_suffix(&suffix).unwrap_or(&full);
-    go_lowercase_first(text)
-}
-
-/// The text Go prints for an I/O error: the errno text when there is an
-/// errno, else the error's own text.
-pub(crate) fn io_message(err: &io::Error) -> String {
-    match err.raw_os_error() {
-        Some(errno) => strerror(errno),
-        None => err.to_string(),
-    }
-}
-
-fn go_lowercase_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match (chars.next(), chars.next()) {
-        (Some(first), Some(second))
-            if first.is_ascii_uppercase() && second.is_ascii_lowercase() =>
-        {
-            let mut out = String::with_capacity(text.len());
-            out.push(first.to_ascii_lowercase());
-            out.push_str(&text[first.len_utf8()..]);
-            out
-        }
-        _ => text.to_string(),
-    }
-}
+/// Go's texts for errno values and I/O errors, shared with libcni.
+pub use libcni::error::{errno_text as strerror, io_error_text as io_message};
 
 /// Quotes like Go's `%q` / `strconv.Quote`, so paths in messages match the
 /// Go plugins byte for byte (printable text kept, the rest escaped).
@@ -212,26 +179,6 @@ mod tests {
     use super::*;
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
-
-    #[test]
-    fn strerror_matches_go_texts() {
-        assert_eq!(strerror(libc::ENOENT), "no such file or directory");
-        assert_eq!(strerror(libc::EEXIST), "file exists");
-        assert_eq!(strerror(libc::ENODEV), "no such device");
-        assert_eq!(strerror(libc::EACCES), "permission denied");
-        assert_eq!(strerror(libc::EIO), "input/output error");
-        assert_eq!(
-            strerror(libc::EADDRNOTAVAIL),
-            "cannot assign requested address"
-        );
-    }
-
-    #[test]
-    fn lowercase_rule_keeps_acronyms() {
-        assert_eq!(go_lowercase_first("STREAMS ioctl"), "STREAMS ioctl");
-        assert_eq!(go_lowercase_first("File exists"), "file exists");
-        assert_eq!(go_lowercase_first(""), "");
-    }
 
     #[test]
     fn go_quote_escapes_like_strconv_quote() {

@@ -9,7 +9,8 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::error::{go_path_error, Result, RuntimeError};
+use super::error::{Result, RuntimeError};
+use crate::error::path_error_text as go_path_error;
 use crate::types::{result::sort_keys, CniResult};
 
 /// Where Go libcni keeps its cache when nobody says otherwise.

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::error::{go_path_error, Result, RuntimeError};
+use super::error::{Result, RuntimeError};
+use crate::error::path_error_text as go_path_error;
 use crate::version::{SpecVersion, CURRENT};
 
 /// One plugin of a list: the raw JSON object as written, plus the keys the runtime needs.

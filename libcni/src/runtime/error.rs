@@ -2,8 +2,6 @@
 //! tests that match on them keep working.
 
 use std::fmt;
-use std::io;
-use std::path::Path;
 
 use crate::error::{code, CniError};
 
@@ -131,42 +129,9 @@ impl From<CniError> for RuntimeError {
     }
 }
 
-/// Go's wording of an OS error (`syscall.Errno.Error()`): the C text with a lowercase first
-/// letter and no `(os error N)` suffix.
-pub fn go_errno_text(err: &io::Error) -> String {
-    let text = match err.raw_os_error() {
-        Some(n) => io::Error::from_raw_os_error(n).to_string(),
-        None => return err.to_string(),
-    };
-    let text = match text.rfind(" (os error ") {
-        Some(pos) => &text[..pos],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().collect::<String>() + chars.as_str(),
-        None => String::new(),
-    }
-}
-
-/// Go's `*fs.PathError` text: `<op> <path>: <errno text>`.
-pub fn go_path_error(op: &str, path: &Path, err: &io::Error) -> String {
-    format!("{op} {}: {}", path.display(), go_errno_text(err))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errno_text_is_gos() {
-        let e = io::Error::from_raw_os_error(2);
-        assert_eq!(go_errno_text(&e), "no such file or directory");
-        assert_eq!(
-            go_path_error("open", Path::new("/x"), &io::Error::from_raw_os_error(13)),
-            "open /x: permission denied"
-        );
-    }
 
     #[test]
     fn codes() {

@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::error::{go_errno_text, Result, RuntimeError};
+use super::error::{Result, RuntimeError};
+use crate::error::io_error_text as go_errno_text;
 use crate::error::{code, CniError};
 use crate::types::CniResult;
 use crate::version::{PluginInfo, CURRENT};
