@@ -32,7 +32,11 @@ fn exec(bin: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Sample {
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
     // A plugin may exit without reading stdin (VERSION does): a broken pipe is fine.
     if let Err(e) = child.stdin.take().expect("stdin is piped").write_all(stdin) {
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write plugin stdin: {e}");
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe,
+            "write plugin stdin: {e}"
+        );
     }
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
