@@ -30,9 +30,6 @@ require_root() {
     fi
 }
 
-# The binaries the suite ships (workspace bin targets).
-SUITE_BINARIES=(loopback cnitool)
-
 # The target our release binaries are built for: the host's musl twin (static, and the lightest
 # start-up: RSS is what a plugin pays on every pod), installed with rustup when missing. Falls
 # back to the host's glibc target, linked statically, where musl cannot be installed.

@@ -55,17 +55,26 @@ fn exec(bin: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Sample {
     }
 }
 
-/// One benchmark case: a plugin, its config and the env of an ADD/DEL pair.
+/// One benchmark case: a plugin and how to set up one ADD/DEL pair of it. `setup` runs once per
+/// case with the throwaway netns both binaries work in, and returns the stdin for ADD and DEL
+/// (it may create links in the netns, write a prevResult, point dataDir at a temp dir, ...).
 struct Case {
     plugin: &'static str,
-    stdin: String,
+    ifname: &'static str,
+    setup: fn(&TempNetns) -> String,
 }
 
+/// Every plugin we benchmark; each plugin adds its own row and setup function here.
 fn cases() -> Vec<Case> {
     vec![Case {
         plugin: "loopback",
-        stdin: r#"{"cniVersion":"1.0.0","name":"bench","type":"loopback"}"#.into(),
+        ifname: "eth0",
+        setup: loopback_case,
     }]
+}
+
+fn loopback_case(_ns: &TempNetns) -> String {
+    r#"{"cniVersion":"1.0.0","name":"bench","type":"loopback"}"#.into()
 }
 
 struct Stats {
@@ -78,18 +87,18 @@ fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
     v[v.len() / 2]
 }
 
-fn add_del(bin: &Path, case: &Case, netns: &str) -> (f64, i64) {
+fn add_del(bin: &Path, case: &Case, stdin: &str, netns: &str) -> (f64, i64) {
     let env = |cmd| {
         [
             ("CNI_COMMAND", cmd),
             ("CNI_CONTAINERID", "bench-ctr"),
             ("CNI_NETNS", netns),
-            ("CNI_IFNAME", "eth0"),
+            ("CNI_IFNAME", case.ifname),
             ("CNI_PATH", "/nonexistent"),
         ]
     };
-    let add = exec(bin, &env("ADD"), case.stdin.as_bytes());
-    let del = exec(bin, &env("DEL"), case.stdin.as_bytes());
+    let add = exec(bin, &env("ADD"), stdin.as_bytes());
+    let del = exec(bin, &env("DEL"), stdin.as_bytes());
     (
         (add.wall + del.wall).as_secs_f64() * 1000.0,
         add.max_rss_kib.max(del.max_rss_kib),
@@ -99,15 +108,16 @@ fn add_del(bin: &Path, case: &Case, netns: &str) -> (f64, i64) {
 fn run_case(case: &Case, ours: &Path, go: &Path, iterations: usize) -> (Stats, Stats) {
     let ns = TempNetns::new();
     let netns = ns.path().to_str().expect("utf-8 netns path").to_string();
+    let stdin = (case.setup)(&ns);
     // Warm the page cache for both binaries before measuring.
-    add_del(ours, case, &netns);
-    add_del(go, case, &netns);
+    add_del(ours, case, &stdin, &netns);
+    add_del(go, case, &stdin, &netns);
     let (mut ow, mut or, mut gw, mut gr) = (vec![], vec![], vec![], vec![]);
     for _ in 0..iterations {
-        let (w, r) = add_del(ours, case, &netns);
+        let (w, r) = add_del(ours, case, &stdin, &netns);
         ow.push(w);
         or.push(r);
-        let (w, r) = add_del(go, case, &netns);
+        let (w, r) = add_del(go, case, &stdin, &netns);
         gw.push(w);
         gr.push(r);
     }

@@ -1,0 +1,1 @@
+//! Firewall driver (iptables / nftables).
