@@ -1,0 +1,344 @@
+//! The plugin as a runtime sees it: results per spec version, config errors and their texts
+//! (compared with the Go plugin where the 1.1.1 oracle agrees with upstream latest), the
+//! default backend's fallback, GC and STATUS.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use testkit::TempNetns;
+
+const VERSIONS: &[&str] = &[
+    "0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0",
+];
+
+fn prev(version: &str) -> Value {
+    match version {
+        "0.1.0" | "0.2.0" => json!({"cniVersion": version,
+            "ip4": {"ip": "10.0.0.2/24", "gateway": "10.0.0.1"},
+            "ip6": {"ip": "2001:db8::2/64"}, "dns": {}}),
+        _ => json!({"cniVersion": version,
+            "interfaces": [{"name": "eth0", "sandbox": "/var/run/netns/x", "mac": "aa:bb:cc:dd:ee:ff"}],
+            "ips": [{"address": "10.0.0.2/24", "gateway": "10.0.0.1", "interface": 0},
+                    {"address": "2001:db8::2/64", "interface": 0}],
+            "routes": [{"dst": "0.0.0.0/0", "gw": "10.0.0.1"}],
+            "dns": {"nameservers": ["10.0.0.1"]}}),
+    }
+}
+
+fn mappings() -> Value {
+    json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}])
+}
+
+/// ADD prints the prevResult in the config's version, with or without mappings, and the
+/// output equals Go's where 1.1.1 supports the version (1.0.0: 1.1.1 prints an empty dns).
+#[test]
+fn add_passes_the_prev_result_through_for_every_version() {
+    testkit::require_root();
+    let host = Host::new();
+    let ctr = TempNetns::new();
+    for v in VERSIONS {
+        let bare = Conf::new("vnet", v, json!([])).prev(prev(v)).text();
+        let ours_bare = host.run(&ours(), "ADD", "c1", ctr.path(), &bare);
+        ours_bare.assert_success();
+        let with = Conf::new("vnet", v, mappings()).prev(prev(v)).text();
+        let ours_with = host.run(&ours(), "ADD", "c1", ctr.path(), &with);
+        ours_with.assert_success();
+        assert_eq!(ours_with.stdout, ours_bare.stdout, "{v}");
+        assert_eq!(ours_with.json()["cniVersion"], *v);
+        if ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0"].contains(v) {
+            let go_run = host.run(&go(), "ADD", "c2", ctr.path(), &with);
+            go_run.assert_success();
+            assert_eq!(ours_with.stdout, go_run.stdout, "{v}");
+        }
+        host.run(&ours(), "DEL", "c1", ctr.path(), &with)
+            .assert_success();
+    }
+    host.run(
+        &go(),
+        "DEL",
+        "c2",
+        ctr.path(),
+        &Conf::new("vnet", "0.4.0", mappings()).text(),
+    )
+    .assert_success();
+    assert!(!host.nat(false).contains("CNI-DN-"));
+}
+
+fn error(run: &testkit::PluginRun) -> (u64, String) {
+    assert_eq!(run.code, 1, "{run}");
+    let v = run.json();
+    (
+        v["code"].as_u64().unwrap(),
+        v["msg"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Config errors: same code and message as Go.
+#[test]
+fn config_errors_match_go() {
+    testkit::require_root();
+    let host = Host::new();
+    let ctr = TempNetns::new();
+    let p = prev("0.4.0");
+    let cases: Vec<(&str, Value)> = vec![
+        ("ADD", Conf::new("n", "0.4.0", mappings()).value),
+        (
+            "ADD",
+            Conf::new(
+                "n",
+                "0.4.0",
+                json!([{"hostPort": 0, "containerPort": 80, "protocol": "tcp"}]),
+            )
+            .prev(p.clone())
+            .value,
+        ),
+        (
+            "ADD",
+            Conf::new(
+                "n",
+                "0.4.0",
+                json!([{"hostPort": 80, "containerPort": -5, "protocol": "tcp"}]),
+            )
+            .prev(p.clone())
+            .value,
+        ),
+        (
+            "ADD",
+            Conf::new("n", "0.4.0", mappings())
+                .set("markMasqBit", json!(32))
+                .prev(p.clone())
+                .value,
+        ),
+        (
+            "ADD",
+            Conf::new("n", "0.4.0", mappings())
+                .set("markMasqBit", json!(3))
+                .set("externalSetMarkChain", json!("X"))
+                .prev(p.clone())
+                .value,
+        ),
+        (
+            "DEL",
+            Conf::new("n", "0.4.0", json!([{"hostPort": 0, "containerPort": 80}])).value,
+        ),
+        ("CHECK", Conf::new("n", "0.4.0", mappings()).value),
+        (
+            "CHECK",
+            Conf::new("n", "0.4.0", json!([{"hostPort": -1, "containerPort": 80}]))
+                .prev(p.clone())
+                .value,
+        ),
+        (
+            "ADD",
+            Conf::new("n", "0.4.0", mappings())
+                .prev(json!({"cniVersion": "0.4.0", "ips": [{"address": "nonsense"}]}))
+                .value,
+        ),
+    ];
+    for (cmd, conf) in cases {
+        let o = host.run(&ours(), cmd, "c1", ctr.path(), &conf.to_string());
+        let g = host.run(&go(), cmd, "c1", ctr.path(), &conf.to_string());
+        let (oc, om) = error(&o);
+        let (gc, gm) = error(&g);
+        assert_eq!(oc, gc, "{cmd} {conf}");
+        if om.starts_with("failed to parse config: could not parse prevResult") {
+            // Both fail decoding the prevResult; the decoder's own words differ.
+            assert!(
+                gm.starts_with("failed to parse config: could not parse prevResult"),
+                "{gm}"
+            );
+        } else {
+            assert_eq!(om, gm, "{cmd} {conf}");
+        }
+    }
+}
+
+/// Upstream-latest-only checks (1.1.1 ignores `backend`).
+#[test]
+fn backend_validation() {
+    testkit::require_root();
+    let host = Host::new();
+    let ctr = TempNetns::new();
+    let run = |conf: Conf| {
+        error(&host.run(
+            &ours(),
+            "ADD",
+            "c1",
+            ctr.path(),
+            &conf.prev(prev("1.0.0")).text(),
+        ))
+    };
+    assert_eq!(
+        run(Conf::new("n", "1.0.0", mappings()).set("backend", json!("pf"))),
+        (
+            999,
+            "failed to parse config: unrecognized backend \"pf\"".into()
+        )
+    );
+    assert_eq!(
+        run(Conf::new("n", "1.0.0", mappings()).set("conditionsV4", json!(["ip", "saddr", "1.2.3.4"]))),
+        (999, "failed to parse config: iptables backend was requested but configuration contains nftables-specific options [conditionsV4]".into())
+    );
+    assert_eq!(
+        run(Conf::new("n", "1.0.0", mappings()).set("backend", json!("nftables")).set("conditionsV6", json!(["!", "-d", "::1"]))),
+        (999, "failed to parse config: nftables backend was requested but configuration contains iptables-specific options [conditionsV6]".into())
+    );
+}
+
+/// With no usable iptables the default backend is nftables; with neither tool ADD fails as
+/// Go's does, and DEL reports both families.
+#[test]
+fn default_backend_falls_back_to_nftables() {
+    testkit::require_root();
+    let host = Host::new();
+    let ctr = TempNetns::new();
+    let only_nft = testkit::temp_dir();
+    std::os::unix::fs::symlink("/usr/sbin/nft", only_nft.path().join("nft")).unwrap();
+    let empty = testkit::temp_dir();
+    let conf = Conf::new("n", "1.0.0", mappings())
+        .prev(prev("1.0.0"))
+        .text();
+    let path_nft = [("PATH", only_nft.path().to_str().unwrap())];
+    host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf, &path_nft)
+        .assert_success();
+    assert!(host
+        .nft("ip")
+        .contains("tcp dport 8080 dnat to 10.0.0.2:80 comment \"c1\""));
+    assert!(!host.nat(false).contains("CNI-"));
+    host.run_env(&ours(), "CHECK", "c1", ctr.path(), &conf, &path_nft)
+        .assert_success();
+    host.run_env(&ours(), "DEL", "c1", ctr.path(), &conf, &path_nft)
+        .assert_success();
+    assert!(!host.nft("ip").contains("comment \"c1\""));
+
+    let path_none = [("PATH", empty.path().to_str().unwrap())];
+    let o = host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf, &path_none);
+    let g = host.run_env(
+        &go(),
+        "ADD",
+        "c1",
+        ctr.path(),
+        &conf.replace("1.0.0", "0.4.0"),
+        &path_none,
+    );
+    assert_eq!(error(&o), error(&g));
+    assert_eq!(
+        error(&o).1,
+        "failed to open iptables: exec: \"iptables\": executable file not found in $PATH"
+    );
+    let d = host.run_env(&ours(), "DEL", "c1", ctr.path(), &conf, &path_none);
+    assert_eq!(
+        error(&d).1,
+        "neither iptables nor ip6tables is usable, (iptables) exec: \"iptables\": executable file not found in $PATH, (ip6tables) exec: \"ip6tables\": executable file not found in $PATH"
+    );
+    // Without mappings upstream's DEL never touches the firewall: neither do its errors.
+    let bare = json!({"cniVersion": "1.0.0", "name": "n", "type": "portmap"}).to_string();
+    host.run_env(&ours(), "DEL", "c1", ctr.path(), &bare, &path_none)
+        .assert_success();
+}
+
+/// CHECK finds a missing rule and reports it the way upstream does.
+#[test]
+fn iptables_check_reports_missing_pieces() {
+    testkit::require_root();
+    let host = Host::new();
+    let ctr = TempNetns::new();
+    let conf = Conf::new("chk", "1.0.0", mappings())
+        .prev(prev("1.0.0"))
+        .text();
+    let r = host.run(&ours(), "CHECK", "c1", ctr.path(), &conf);
+    let chain = "CNI-DN-38471ebaafa33048fe142";
+    assert_eq!(
+        error(&r).1,
+        format!("could not check ipv4 dnat: chain {chain} not found in iptables table nat")
+    );
+    host.run(&ours(), "ADD", "c1", ctr.path(), &conf)
+        .assert_success();
+    host.run(&ours(), "CHECK", "c1", ctr.path(), &conf)
+        .assert_success();
+    sh(
+        &host.ns,
+        &[
+            "ip6tables",
+            "-w",
+            "-t",
+            "nat",
+            "-D",
+            chain,
+            "-p",
+            "tcp",
+            "--dport",
+            "8080",
+            "-j",
+            "DNAT",
+            "--to-destination",
+            "[2001:db8::2]:80",
+        ],
+    );
+    let r = host.run(&ours(), "CHECK", "c1", ctr.path(), &conf);
+    assert_eq!(
+        error(&r).1,
+        format!("could not check ipv6 dnat: rule [[-p tcp --dport 8080 -s 2001:db8::2/64 -j CNI-HOSTPORT-SETMARK] [-p tcp --dport 8080 -j DNAT --to-destination [2001:db8::2]:80]] in chain {chain} not found in table nat")
+    );
+    host.run(&ours(), "DEL", "c1", ctr.path(), &conf)
+        .assert_success();
+}
+
+/// GC removes this network's chains of containers not in the valid list, nothing else.
+#[test]
+fn gc_removes_stale_chains_of_this_network_only() {
+    testkit::require_root();
+    let host = Host::new();
+    let ctr = TempNetns::new();
+    for (net, cid) in [("gcnet", "live"), ("gcnet", "gone"), ("othernet", "gone")] {
+        let conf = Conf::new(net, "1.1.0", mappings())
+            .prev(prev("1.1.0"))
+            .text();
+        host.run(&ours(), "ADD", cid, ctr.path(), &conf)
+            .assert_success();
+    }
+    let gc = json!({"cniVersion": "1.1.0", "name": "gcnet", "type": "portmap",
+        "cni.dev/valid-attachments": [{"containerID": "live", "ifname": "eth0"}]});
+    let run = testkit::Invocation::new(ours())
+        .command("GC")
+        .path("/usr/lib/cni")
+        .env("PATH", PATH)
+        .stdin(gc.to_string());
+    host.netns.run(|| run.run()).unwrap().assert_success();
+    for v6 in [false, true] {
+        let nat = host.nat(v6);
+        assert!(
+            nat.contains("dnat name: \\\"gcnet\\\" id: \\\"live\\\""),
+            "{nat}"
+        );
+        assert!(
+            !nat.contains("dnat name: \\\"gcnet\\\" id: \\\"gone\\\""),
+            "{nat}"
+        );
+        assert!(
+            nat.contains("dnat name: \\\"othernet\\\" id: \\\"gone\\\""),
+            "{nat}"
+        );
+        assert_eq!(nat.matches("\n:CNI-DN-").count(), 2, "{nat}");
+    }
+}
+
+#[test]
+fn status_says_whether_a_backend_works() {
+    testkit::require_root();
+    let host = Host::new();
+    let empty = testkit::temp_dir();
+    let conf = json!({"cniVersion": "1.1.0", "name": "n", "type": "portmap"}).to_string();
+    let status = |path: &str| {
+        let run = testkit::Invocation::new(ours())
+            .command("STATUS")
+            .path("/usr/lib/cni")
+            .env("PATH", path)
+            .stdin(conf.clone());
+        host.netns.run(|| run.run()).unwrap()
+    };
+    status(PATH).assert_success();
+    let r = status(empty.path().to_str().unwrap());
+    assert_eq!(error(&r).0, 50);
+}
