@@ -53,6 +53,8 @@ release_target() {
 build_release() {
     local target
     target=$(release_target)
+    # C code in dependencies (ring, under etcd-client's TLS) needs musl's gcc wrapper.
+    [[ $target != *-musl ]] || ensure_packages musl-gcc:musl-tools
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
         cargo build --release --locked --workspace --bins --target "$target" >&2
     echo "target/$target/release"

@@ -5,11 +5,13 @@
 //! Everything here panics on failure: it is only meant for tests, where a
 //! panic with a clear message is the most useful outcome.
 
+mod etcd;
 mod netns;
 mod paths;
 mod plugin;
 mod root;
 
+pub use etcd::{EtcdServer, TlsFiles, ETCD_BINARY};
 pub use netns::TempNetns;
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
 pub use plugin::{Invocation, PluginRun};

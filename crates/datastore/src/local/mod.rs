@@ -1,0 +1,291 @@
+//! The embedded local store: a directory of small files with etcd's revision semantics, safe
+//! for many plugin processes at once and crash-safe. See the crate README for why this engine.
+//!
+//! ```text
+//! <root>/format     "cni-rs local datastore 1"
+//! <root>/lock       flock(2): shared for listings and the revision, exclusive for writes
+//! <root>/revision   the store-wide revision counter
+//! <root>/data/...   one file per key (see layout.rs)
+//! ```
+//!
+//! Gets take no lock: a value file is only ever replaced by rename, so a reader sees the old or
+//! the new file. Listings take the shared lock so they see one revision of the whole store.
+//! Writes take the exclusive lock, check the caller's precondition against the file, bump the
+//! counter durably, then replace the file atomically.
+
+mod files;
+mod layout;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use crate::error::{DatastoreError, Result};
+use crate::kv::{Kv, KvPair, Revision};
+
+use files::Counter;
+
+/// Where the local store lives unless configured otherwise.
+pub const DEFAULT_LOCAL_PATH: &str = "/var/lib/calico/datastore";
+
+const FORMAT: &str = "cni-rs local datastore 1\n";
+
+pub struct LocalStore {
+    root: PathBuf,
+    data: PathBuf,
+}
+
+/// What a write does once it has seen the key's current file.
+enum Write {
+    Put(Vec<u8>),
+    Remove,
+}
+
+impl LocalStore {
+    /// Opens the store at `root`, creating it on first use (concurrent first uses are safe).
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        let store = LocalStore {
+            data: root.join("data"),
+            root,
+        };
+        fs::create_dir_all(&store.data).map_err(|e| DatastoreError::io(&store.data, e))?;
+        match fs::read_to_string(store.root.join("format")) {
+            Ok(f) if f == FORMAT => return Ok(store),
+            Ok(f) => {
+                return Err(DatastoreError::Unsupported(format!(
+                    "{}: unknown local datastore format {:?}",
+                    store.root.display(),
+                    f.trim()
+                )))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(DatastoreError::io(store.root.join("format"), e)),
+        }
+        // First use: create the counter, then the format marker (its presence says the store is
+        // complete), under the write lock so racing first users do it once.
+        let _lock = store.lock(true)?;
+        let counter = store.root.join("revision");
+        if !counter.exists() {
+            files::replace_atomically(&counter, &Counter::initial())?;
+        }
+        files::replace_atomically(&store.root.join("format"), FORMAT.as_bytes())?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// flock on a fresh open file description: locks held through another descriptor, in this
+    /// process or another, exclude it (one shared descriptor would not exclude threads).
+    fn lock(&self, exclusive: bool) -> Result<File> {
+        let path = self.root.join("lock");
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| DatastoreError::io(&path, e))?;
+        let locked = if exclusive {
+            file.lock()
+        } else {
+            file.lock_shared()
+        };
+        locked.map_err(|e| DatastoreError::io(&path, e))?;
+        Ok(file)
+    }
+
+    fn counter(&self) -> Result<Counter> {
+        Counter::open(&self.root.join("revision"))
+    }
+
+    /// The stored pair at `key`, or `None`; a file whose recorded key differs (a hashed-name
+    /// collision) does not hold this key.
+    fn read(&self, key: &str) -> Result<(PathBuf, Option<KvPair>)> {
+        layout::check_key(key)?;
+        let path = layout::value_path(&self.data, key);
+        let pair = files::read_value(&path)?.filter(|p| p.key == key);
+        Ok((path, pair))
+    }
+
+    /// Runs one write under the exclusive lock: `decide` sees the current pair and returns the
+    /// write to do (or the error to fail with).
+    fn write(
+        &self,
+        key: &str,
+        decide: impl FnOnce(Option<&KvPair>) -> Result<Write>,
+    ) -> Result<(Revision, Option<KvPair>)> {
+        layout::check_key(key)?;
+        let _lock = self.lock(true)?;
+        let (path, current) = self.read(key)?;
+        if current.is_none() && path.exists() {
+            // A different key owns this (hashed) file name.
+            return Err(DatastoreError::InvalidKey {
+                key: key.to_string(),
+                reason: "its file name collides with another key's in the local store",
+            });
+        }
+        let op = decide(current.as_ref())?;
+        let counter = self.counter()?;
+        let last = counter.read()?;
+        let revision = last.max(current.as_ref().map_or(0, |c| c.revision)) + 1;
+        // The counter is durable before the value it numbers: a crash in between wastes a
+        // revision, never reuses one.
+        counter.write(revision)?;
+        let dir = path.parent().unwrap_or(&self.data).to_path_buf();
+        match op {
+            Write::Put(value) => {
+                files::create_dirs(&self.data, &dir)?;
+                files::replace_atomically(&path, &files::encode_value(key, revision, &value))?;
+            }
+            Write::Remove => {
+                files::remove_durably(&path)?;
+                files::prune_empty_dirs(&self.data, &dir);
+            }
+        }
+        Ok((revision, current))
+    }
+
+    /// Every value file under `dir` (recursively), whose key starts with `prefix`.
+    fn collect(&self, dir: &Path, prefix: &str, out: &mut Vec<KvPair>) -> Result<()> {
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(DatastoreError::io(dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| DatastoreError::io(dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue; // a temporary file
+            }
+            let path = entry.path();
+            if name.ends_with(layout::VALUE_SUFFIX) {
+                match files::read_value(&path) {
+                    Ok(Some(pair)) if pair.key.starts_with(prefix) => out.push(pair),
+                    Ok(_) => {}
+                    // Removed between readdir and open: not part of this listing.
+                    Err(DatastoreError::Io { source, .. })
+                        if source.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                self.collect(&path, prefix, out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Kv for LocalStore {
+    fn backend(&self) -> &'static str {
+        "local"
+    }
+
+    fn get(&self, key: &str) -> Result<Option<KvPair>> {
+        Ok(self.read(key)?.1)
+    }
+
+    fn create(&self, key: &str, value: &[u8]) -> Result<Revision> {
+        let (rev, _) = self.write(key, |cur| match cur {
+            None => Ok(Write::Put(value.to_vec())),
+            Some(existing) => Err(DatastoreError::AlreadyExists {
+                identifier: key.to_string(),
+                existing: Some(Box::new(existing.clone())),
+            }),
+        })?;
+        Ok(rev)
+    }
+
+    fn update(&self, key: &str, value: &[u8], revision: Revision) -> Result<Revision> {
+        let (rev, _) = self.write(key, |cur| match cur {
+            None => Err(DatastoreError::NotFound {
+                identifier: key.to_string(),
+            }),
+            Some(c) if c.revision != revision => Err(DatastoreError::Conflict {
+                identifier: key.to_string(),
+                current: Some(Box::new(c.clone())),
+            }),
+            Some(_) => Ok(Write::Put(value.to_vec())),
+        })?;
+        Ok(rev)
+    }
+
+    fn put(&self, key: &str, value: &[u8]) -> Result<Revision> {
+        let (rev, _) = self.write(key, |_| Ok(Write::Put(value.to_vec())))?;
+        Ok(rev)
+    }
+
+    fn delete(&self, key: &str, revision: Option<Revision>) -> Result<KvPair> {
+        let (_, old) = self.write(key, |cur| match cur {
+            None => Err(DatastoreError::NotFound {
+                identifier: key.to_string(),
+            }),
+            Some(c) if revision.is_some_and(|r| r != c.revision) => Err(DatastoreError::Conflict {
+                identifier: key.to_string(),
+                current: Some(Box::new(c.clone())),
+            }),
+            Some(_) => Ok(Write::Remove),
+        })?;
+        old.ok_or_else(|| DatastoreError::NotFound {
+            identifier: key.to_string(),
+        })
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<KvPair>> {
+        if !prefix.is_empty() && !prefix.starts_with('/') {
+            return Ok(Vec::new()); // every stored key starts with '/'
+        }
+        let _lock = self.lock(false)?;
+        let (dir, partial) = layout::prefix_dir(&self.data, prefix);
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                return Ok(out)
+            }
+            Err(e) => return Err(DatastoreError::io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| DatastoreError::io(&dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            // Only descend where the partial segment can match (hashed names might).
+            let stem = name.strip_suffix(layout::VALUE_SUFFIX).unwrap_or(&name);
+            if layout::unescape(stem).is_some_and(|seg| !seg.starts_with(partial)) {
+                continue;
+            }
+            let path = entry.path();
+            if name.ends_with(layout::VALUE_SUFFIX) {
+                if let Some(pair) = files::read_value(&path)? {
+                    if pair.key.starts_with(prefix) {
+                        out.push(pair);
+                    }
+                }
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                self.collect(&path, prefix, &mut out)?;
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    fn revision(&self) -> Result<Revision> {
+        let _lock = self.lock(false)?;
+        self.counter()?.read()
+    }
+}
+
+impl std::fmt::Debug for LocalStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalStore")
+            .field("root", &self.root)
+            .finish()
+    }
+}

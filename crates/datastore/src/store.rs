@@ -1,0 +1,302 @@
+//! The typed datastore: Calico objects under Calico's keys, on any [`Kv`] backend.
+
+use std::time::SystemTime;
+
+use crate::error::{DatastoreError, Result};
+use crate::keys::{IpamConfigKey, Key, ListOptions, ResourceKey, ResourceList};
+use crate::kv::{retry_on_conflict, Kv, KvPair, Revision};
+use crate::model::{IpamConfig, Model};
+use crate::resources::{Object, Spec};
+
+/// A value and the mod revision it was read at (pass it back to update or delete it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub revision: Revision,
+}
+
+/// One item of a typed listing: the key and its value.
+pub type Listed<K> = (K, Versioned<<K as Key>::Value>);
+
+/// What a [`Datastore::modify`] step wants done with the key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change<V> {
+    /// Write this value (create if absent, compare-and-swap otherwise).
+    Put(V),
+    /// Delete the key (compare-and-delete); nothing if absent.
+    Delete,
+    /// Leave it alone.
+    Keep,
+}
+
+/// Calico's objects on a key-value backend.
+pub struct Datastore {
+    kv: Box<dyn Kv>,
+}
+
+impl Datastore {
+    pub fn new(kv: Box<dyn Kv>) -> Self {
+        Datastore { kv }
+    }
+
+    /// The raw key-value interface (for exports, tools and tests).
+    pub fn kv(&self) -> &dyn Kv {
+        self.kv.as_ref()
+    }
+
+    /// `etcdv3` or `local`.
+    pub fn backend(&self) -> &'static str {
+        self.kv.backend()
+    }
+
+    // ---- typed keys --------------------------------------------------------------------
+
+    /// The value at `key`, `None` when absent. A value that does not parse is an error.
+    pub fn get<K: Key>(&self, key: &K) -> Result<Option<Versioned<K::Value>>> {
+        let path = key.path();
+        match self
+            .kv
+            .get(&path)
+            .map_err(|e| e.with_identifier(|| key.to_string()))?
+        {
+            None => Ok(None),
+            Some(pair) => decode::<K::Value>(&pair).map(Some),
+        }
+    }
+
+    /// Creates `key` if absent; `AlreadyExists` otherwise.
+    pub fn create<K: Key>(&self, key: &K, value: &K::Value) -> Result<Revision> {
+        self.kv
+            .create(&key.path(), &value.encode())
+            .map_err(|e| e.with_identifier(|| key.to_string()))
+    }
+
+    /// Compare-and-swap: writes only if `key` is still at `revision`.
+    pub fn update<K: Key>(
+        &self,
+        key: &K,
+        value: &K::Value,
+        revision: Revision,
+    ) -> Result<Revision> {
+        self.kv
+            .update(&key.path(), &value.encode(), revision)
+            .map_err(|e| e.with_identifier(|| key.to_string()))
+    }
+
+    /// Writes `key` unconditionally.
+    pub fn put<K: Key>(&self, key: &K, value: &K::Value) -> Result<Revision> {
+        self.kv
+            .put(&key.path(), &value.encode())
+            .map_err(|e| e.with_identifier(|| key.to_string()))
+    }
+
+    /// Deletes `key` (only if still at `revision`, when given) and returns what it held; a value
+    /// that no longer parses is still deleted and comes back as `None`.
+    pub fn delete<K: Key>(
+        &self,
+        key: &K,
+        revision: Option<Revision>,
+    ) -> Result<Option<Versioned<K::Value>>> {
+        let old = self
+            .kv
+            .delete(&key.path(), revision)
+            .map_err(|e| e.with_identifier(|| key.to_string()))?;
+        Ok(decode::<K::Value>(&old).ok())
+    }
+
+    /// Every key of a listing with its value, sorted by path. Like libcalico-go, paths that do
+    /// not parse as the listing's keys and values that do not parse are skipped.
+    pub fn list<L: ListOptions>(&self, opts: &L) -> Result<Vec<Listed<L::Key>>> {
+        let pairs = self.kv.list(&opts.prefix())?;
+        Ok(pairs
+            .iter()
+            .filter_map(|pair| {
+                let key = opts.key_from_path(&pair.key)?;
+                let value = decode(pair).ok()?;
+                Some((key, value))
+            })
+            .collect())
+    }
+
+    /// Read-modify-write with compare-and-swap, retried on lost races: `f` sees the current
+    /// value (`None` when absent) and says what to do; a conflicting concurrent write makes
+    /// the loop read again and call `f` again, at most `max_attempts` times. Returns the value
+    /// now stored (`None` after a delete or when absent and kept).
+    pub fn modify<K: Key>(
+        &self,
+        key: &K,
+        max_attempts: u32,
+        mut f: impl FnMut(Option<&K::Value>) -> Result<Change<K::Value>>,
+    ) -> Result<Option<Versioned<K::Value>>> {
+        retry_on_conflict(max_attempts, |_| {
+            let current = self.get(key)?;
+            match (f(current.as_ref().map(|v| &v.value))?, current) {
+                (Change::Keep, current) => Ok(current),
+                (Change::Put(value), None) => {
+                    let revision = self.create(key, &value)?;
+                    Ok(Some(Versioned { value, revision }))
+                }
+                (Change::Put(value), Some(cur)) => {
+                    let revision = self.update(key, &value, cur.revision)?;
+                    Ok(Some(Versioned { value, revision }))
+                }
+                (Change::Delete, None) => Ok(None),
+                (Change::Delete, Some(cur)) => match self.delete(key, Some(cur.revision)) {
+                    Ok(_) | Err(DatastoreError::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                },
+            }
+        })
+    }
+
+    // ---- IPAM conveniences ---------------------------------------------------------------
+
+    /// The IPAM settings in force: the stored ones, or libcalico-go's defaults (automatic block
+    /// allocation on, strict affinity off) when none are stored.
+    pub fn ipam_config(&self) -> Result<IpamConfig> {
+        Ok(self
+            .get(&IpamConfigKey)?
+            .map(|v| v.value)
+            .unwrap_or_else(IpamConfig::calico_default))
+    }
+
+    // ---- v3 resources ----------------------------------------------------------------------
+
+    /// A resource with `metadata.resourceVersion` set to its revision; `None` when absent.
+    /// The default-allow profile always exists, as in libcalico-go.
+    pub fn get_resource<S: Spec>(&self, key: &ResourceKey<S>) -> Result<Option<Object<S>>> {
+        if let Some(builtin) = S::builtin(&key.name) {
+            return Ok(Some(builtin));
+        }
+        Ok(self.get(key)?.map(with_resource_version))
+    }
+
+    /// Creates a resource as libcalico-go's client does: a `uid` and `creationTimestamp` are
+    /// filled in when missing, `resourceVersion` must be empty. Returns the stored object.
+    pub fn create_resource<S: Spec>(&self, obj: &Object<S>) -> Result<Object<S>> {
+        check_name(obj)?;
+        if !obj.metadata.resource_version.is_empty() {
+            return Err(validation(
+                "Metadata.ResourceVersion",
+                "field must not be set for a Create request",
+            ));
+        }
+        let mut stored = obj.prepared_for_write();
+        stored.metadata.fill_create_defaults(SystemTime::now());
+        let key = ResourceKey::of(&stored);
+        let revision = self.create(&key, &stored)?;
+        Ok(with_resource_version(Versioned {
+            value: stored,
+            revision,
+        }))
+    }
+
+    /// Compare-and-swap update of a resource read earlier: `metadata.resourceVersion` is the
+    /// revision it must still be at. Returns the stored object.
+    pub fn update_resource<S: Spec>(&self, obj: &Object<S>) -> Result<Object<S>> {
+        check_name(obj)?;
+        let revision: Revision = obj.metadata.resource_version.parse().map_err(|_| {
+            validation(
+                "Metadata.ResourceVersion",
+                "field must be set for an Update request",
+            )
+        })?;
+        let stored = obj.prepared_for_write();
+        let key = ResourceKey::of(&stored);
+        let revision = self.update(&key, &stored, revision)?;
+        Ok(with_resource_version(Versioned {
+            value: stored,
+            revision,
+        }))
+    }
+
+    /// Create or replace (calicoctl `apply`): an existing object keeps its `uid` and
+    /// `creationTimestamp`; lost races are retried.
+    pub fn apply_resource<S: Spec>(&self, obj: &Object<S>) -> Result<Object<S>> {
+        let key = ResourceKey::of(obj);
+        retry_on_conflict(10, |_| match self.get(&key)? {
+            None => {
+                let mut fresh = obj.clone();
+                fresh.metadata.resource_version.clear();
+                self.create_resource(&fresh)
+            }
+            Some(current) => {
+                let mut next = obj.clone();
+                let cur = &current.value.metadata;
+                if next.metadata.uid.is_empty() {
+                    next.metadata.uid = cur.uid.clone();
+                }
+                if next.metadata.creation_timestamp.is_none() {
+                    next.metadata.creation_timestamp = cur.creation_timestamp.clone();
+                }
+                next.metadata.resource_version = current.revision.to_string();
+                self.update_resource(&next)
+            }
+        })
+    }
+
+    /// Deletes a resource (only if still at `revision`, when given); returns what was stored.
+    pub fn delete_resource<S: Spec>(
+        &self,
+        key: &ResourceKey<S>,
+        revision: Option<Revision>,
+    ) -> Result<Option<Object<S>>> {
+        Ok(self.delete(key, revision)?.map(with_resource_version))
+    }
+
+    /// The resources of a listing, each with its `resourceVersion`. Listing all profiles
+    /// includes the default-allow profile, as in libcalico-go.
+    pub fn list_resources<S: Spec>(&self, opts: &ResourceList<S>) -> Result<Vec<Object<S>>> {
+        let mut out: Vec<Object<S>> = self
+            .list(opts)?
+            .into_iter()
+            .map(|(_, v)| with_resource_version(v))
+            .collect();
+        if opts.name_prefix.is_none() {
+            if let Some(builtin) = S::builtin(crate::resources::DEFAULT_ALLOW_PROFILE) {
+                out.retain(|o| o.metadata.name != builtin.metadata.name);
+                out.push(builtin);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn decode<V: Model>(pair: &KvPair) -> Result<Versioned<V>> {
+    V::decode(&pair.value)
+        .map(|value| Versioned {
+            value,
+            revision: pair.revision,
+        })
+        .map_err(|source| DatastoreError::Decode {
+            key: pair.key.clone(),
+            source,
+        })
+}
+
+fn with_resource_version<S: Spec>(v: Versioned<Object<S>>) -> Object<S> {
+    let mut obj = v.value;
+    obj.metadata.resource_version = v.revision.to_string();
+    obj
+}
+
+fn check_name<S: Spec>(obj: &Object<S>) -> Result<()> {
+    if obj.metadata.name.is_empty() {
+        return Err(validation(
+            "Metadata.Name",
+            "field must be set for a Create request",
+        ));
+    }
+    if S::NAMESPACED && obj.metadata.namespace.is_empty() {
+        return Err(validation(
+            "Metadata.Namespace",
+            "namespace is not specified on namespaced resource",
+        ));
+    }
+    Ok(())
+}
+
+/// libcalico-go's `ErrorValidation` text for one field.
+fn validation(field: &str, reason: &str) -> DatastoreError {
+    DatastoreError::Config(format!("error with field {field} = '' ({reason})"))
+}

@@ -1,0 +1,181 @@
+//! The two time formats Calico writes: Kubernetes' `metav1.Time` (RFC 3339, whole seconds,
+//! UTC) for `creationTimestamp` and a block's `affinity_claim_time`, and Go's `Time.String()`
+//! of a UTC time for the `timestamp` allocation attribute.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// `metav1.Time` JSON: `2026-08-22T13:33:20Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let (secs, _) = split(t);
+    let (date, hms) = civil(secs);
+    format!("{date}T{hms}Z")
+}
+
+/// Go's `time.Now().UTC().String()`: `2026-08-22 13:33:20.123456789 +0000 UTC`, the fraction
+/// without trailing zeros and left out when zero.
+pub fn go_utc_string(t: SystemTime) -> String {
+    let (secs, nanos) = split(t);
+    let (date, hms) = civil(secs);
+    let mut frac = String::new();
+    if nanos != 0 {
+        frac = format!(".{nanos:09}");
+        while frac.ends_with('0') {
+            frac.pop();
+        }
+    }
+    format!("{date} {hms}{frac} +0000 UTC")
+}
+
+/// Parses RFC 3339 as `metav1.Time` accepts it (`Z` or a numeric offset, optional fraction).
+pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    let mut nanos = 0u32;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = frac[..digits].parse::<u32>().ok()? * 10u32.pow(9 - digits as u32);
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let o = rest.as_bytes();
+            if o.len() != 6 || !matches!(o[0], b'+' | b'-') || o[3] != b':' {
+                return None;
+            }
+            let h: i64 = rest[1..3].parse().ok()?;
+            let m: i64 = rest[4..6].parse().ok()?;
+            let v = h * 3600 + m * 60;
+            if o[0] == b'-' {
+                -v
+            } else {
+                v
+            }
+        }
+    };
+    let secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - offset;
+    if secs >= 0 {
+        Some(UNIX_EPOCH + Duration::new(secs as u64, nanos))
+    } else {
+        (UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs())).checked_add(Duration::new(0, nanos))
+    }
+}
+
+/// Nanoseconds since the epoch, as Go's `time.Now().UnixNano()` (a block's first sequence
+/// number).
+pub fn unix_nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn split(t: SystemTime) -> (i64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            let mut secs = -(d.as_secs() as i64);
+            let mut nanos = d.subsec_nanos();
+            if nanos != 0 {
+                secs -= 1;
+                nanos = 1_000_000_000 - nanos;
+            }
+            (secs, nanos)
+        }
+    }
+}
+
+/// `YYYY-MM-DD` and `hh:mm:ss` of a Unix time in UTC.
+fn civil(secs: i64) -> (String, String) {
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        format!("{year:04}-{month:02}-{day:02}"),
+        format!("{:02}:{:02}:{:02}", sod / 3600, sod % 3600 / 60, sod % 60),
+    )
+}
+
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64, nanos: u32) -> SystemTime {
+        UNIX_EPOCH + Duration::new(secs, nanos)
+    }
+
+    #[test]
+    fn formats_like_go() {
+        // 2026-08-22T13:33:20Z
+        let t = at(1_787_405_600, 123_456_789);
+        assert_eq!(rfc3339(t), "2026-08-22T13:33:20Z");
+        assert_eq!(go_utc_string(t), "2026-08-22 13:33:20.123456789 +0000 UTC");
+        assert_eq!(
+            go_utc_string(at(1_787_405_600, 120_000_000)),
+            "2026-08-22 13:33:20.12 +0000 UTC"
+        );
+        assert_eq!(go_utc_string(at(0, 0)), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(rfc3339(at(951_782_400, 0)), "2000-02-29T00:00:00Z");
+        assert_eq!(unix_nanos(at(2, 5)), 2_000_000_005);
+    }
+
+    #[test]
+    fn parses_what_it_formats_and_offsets() {
+        for secs in [0u64, 951_782_400, 1_787_405_600, 4_102_444_799] {
+            let t = at(secs, 0);
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        }
+        assert_eq!(
+            parse_rfc3339("2026-08-22T15:33:20.5+02:00"),
+            Some(at(1_787_405_600, 500_000_000))
+        );
+        for bad in [
+            "",
+            "2026-08-22",
+            "2026-13-01T00:00:00Z",
+            "2026-08-22T13:33:20",
+            "x",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+}
