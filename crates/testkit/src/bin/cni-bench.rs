@@ -1,12 +1,15 @@
 //! `cni-bench`: our plugins against Debian's Go reference plugins, run as a runtime runs them
 //! (env + stdin, one process per verb). For each plugin it alternates ours and Go's ADD+DEL
-//! pairs, takes the median wall time and median peak RSS (from `wait4`'s rusage, so no shell
-//! sits in the numbers) and writes a markdown table.
+//! pairs and writes a markdown table of medians:
+//! - wall time of plain runs, spawn to reap (no shell in the numbers);
+//! - peak RSS of the plugin process itself, read from `/proc/<pid>/status` (VmHWM) when it
+//!   exits, in separate traced runs. `wait4`'s rusage would fold in reaped children, such as
+//!   the `iptables` processes portmap runs, and report their size instead.
 //!
 //! Usage: cni-bench --ours DIR --go DIR [--iterations N] [--out FILE]
 
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,19 +21,40 @@ struct Sample {
     max_rss_kib: i64,
 }
 
-/// Spawns one plugin invocation and waits for it with `wait4` to get its own peak RSS.
-fn exec(bin: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Sample {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Measure {
+    /// Untraced: the wall time is meaningful; RSS is wait4's (includes reaped children).
+    Wall,
+    /// Traced to its exit: RSS is the process's own VmHWM; the wall time is not reported.
+    OwnRss,
+}
+
+/// Spawns one plugin invocation, feeds it stdin and reaps it.
+fn exec(bin: &Path, env: &[(&str, &str)], stdin: &[u8], measure: Measure) -> Sample {
     let start = Instant::now();
-    let mut child = Command::new(bin)
-        .env_clear()
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    if measure == Measure::OwnRss {
+        // SAFETY: ptrace(PTRACE_TRACEME) is async-signal-safe and touches no parent state.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
-    // A plugin may exit without reading stdin (VERSION does): a broken pipe is fine.
+    // A plugin may exit without reading stdin (VERSION does): a broken pipe is fine. The pipe
+    // buffer holds a config, so this cannot block on a traced child that is still stopped.
     if let Err(e) = child.stdin.take().expect("stdin is piped").write_all(stdin) {
         assert_eq!(
             e.kind(),
@@ -39,6 +63,10 @@ fn exec(bin: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Sample {
         );
     }
     let pid = child.id() as libc::pid_t;
+    let own_rss = match measure {
+        Measure::Wall => None,
+        Measure::OwnRss => Some(trace_to_exit(pid)),
+    };
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -51,8 +79,66 @@ fn exec(bin: &Path, env: &[(&str, &str)], stdin: &[u8]) -> Sample {
     std::mem::forget(child); // already reaped by wait4
     Sample {
         wall,
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib: own_rss.unwrap_or(usage.ru_maxrss),
     }
+}
+
+/// Runs a `PTRACE_TRACEME` child (stopped at its exec) to its exit, returning its own VmHWM
+/// read at the exit stop; signals are passed through. The child is left to be reaped.
+fn trace_to_exit(pid: libc::pid_t) -> i64 {
+    let wait = || {
+        let mut status = 0;
+        // SAFETY: pid is our traced child; status is a live local.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(rc, pid, "waitpid on traced child failed");
+        status
+    };
+    let cont = |sig: libc::c_int| {
+        // SAFETY: pid is stopped under our trace.
+        unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, sig as libc::c_long) };
+    };
+    let status = wait();
+    assert!(
+        libc::WIFSTOPPED(status),
+        "traced child did not stop at exec"
+    );
+    // SAFETY: pid is stopped under our trace.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETOPTIONS,
+            pid,
+            0,
+            libc::PTRACE_O_TRACEEXIT as libc::c_long,
+        )
+    };
+    cont(0);
+    let mut hwm = 0;
+    loop {
+        let status = wait();
+        if libc::WIFSTOPPED(status) && status >> 8 == libc::SIGTRAP | (libc::PTRACE_EVENT_EXIT << 8)
+        {
+            hwm = vm_hwm_kib(pid);
+            cont(0);
+            return hwm;
+        }
+        if !libc::WIFSTOPPED(status) {
+            return hwm;
+        }
+        let sig = libc::WSTOPSIG(status);
+        cont(if sig == libc::SIGTRAP { 0 } else { sig });
+    }
+}
+
+fn vm_hwm_kib(pid: libc::pid_t) -> i64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// One benchmark case: a plugin and how to set up one ADD/DEL pair of it. `setup` runs once per
@@ -66,11 +152,142 @@ struct Case {
 
 /// Every plugin we benchmark; each plugin adds its own row and setup function here.
 fn cases() -> Vec<Case> {
-    vec![Case {
-        plugin: "loopback",
-        ifname: "eth0",
-        setup: loopback_case,
-    }]
+    vec![
+        Case {
+            plugin: "loopback",
+            ifname: "eth0",
+            setup: loopback_case,
+        },
+        Case {
+            plugin: "tuning",
+            ifname: "eth0",
+            setup: tuning_case,
+        },
+        Case {
+            plugin: "host-local",
+            ifname: "eth0",
+            setup: host_local_case,
+        },
+        Case {
+            plugin: "portmap",
+            ifname: "eth0",
+            setup: portmap_case,
+        },
+    ]
+}
+
+/// One TCP host port for a v4 container, default backend (iptables), snat on. A veth from
+/// the bench's netns into the container netns with a route to the container address stands
+/// in for the bridge/ptp plugin, so ADD sets route_localnet on that veth (gone with the netns)
+/// rather than on a real interface. The rules go into the netns cni-bench runs in: the
+/// per-container chain is deleted by each DEL, the shared CNI-HOSTPORT-* chains stay (as the
+/// Go plugin leaves them); run the bench in a throwaway netns to keep even those off a host.
+fn portmap_case(ns: &TempNetns) -> String {
+    let host_if = format!("pmb{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let ok = Command::new("ip")
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "ip {args:?} failed");
+    };
+    let peer = ["type", "veth", "peer", "name", "eth0", "netns", ns.name()];
+    ip(&[&["link", "add", host_if.as_str()][..], &peer].concat());
+    ip(&["link", "set", &host_if, "up"]);
+    ns.ip_stdout(&["link", "set", "eth0", "up"]);
+    ip(&["route", "add", "198.51.100.2/32", "dev", &host_if]);
+    format!(
+        r#"{{"cniVersion":"1.0.0","name":"bench","type":"portmap",
+        "runtimeConfig":{{"portMappings":[{{"hostPort":18080,"containerPort":80,"protocol":"tcp"}}]}},
+        "prevResult":{{"cniVersion":"1.0.0","interfaces":[{{"name":"eth0","sandbox":"{}"}}],
+        "ips":[{{"address":"198.51.100.2/24","interface":0}}]}}}}"#,
+        ns.path().display()
+    )
+}
+
+/// A veth `eth0` in the netns and a prevResult naming it; ADD writes a sysctl, saves the
+/// backup (default dataDir) and changes MAC, MTU, promisc and allmulti; DEL restores them.
+fn tuning_case(ns: &TempNetns) -> String {
+    ns.ip_stdout(&[
+        "link", "add", "eth0", "type", "veth", "peer", "name", "peer0",
+    ]);
+    r#"{"cniVersion":"1.0.0","name":"bench","type":"tuning",
+        "sysctl":{"net.ipv4.conf.IFNAME.log_martians":"1"},
+        "mac":"c2:11:22:33:44:55","mtu":1400,"promisc":true,"allmulti":true,
+        "prevResult":{"cniVersion":"1.0.0","interfaces":[{"name":"eth0","sandbox":"/x"}],
+        "ips":[{"address":"10.0.0.2/24","interface":0}]}}"#
+        .into()
+}
+
+/// A dual-stack host-local config with its store in a scratch dataDir (emptied first; ours
+/// and Go's share it, as they can on a node). ADD reserves one address per family, DEL frees
+/// them; round-robin moves on, so the store stays small.
+fn host_local_case(_ns: &TempNetns) -> String {
+    let dir = std::env::temp_dir().join("cni-bench-host-local");
+    let _ = std::fs::remove_dir_all(&dir);
+    format!(
+        r#"{{"cniVersion":"1.0.0","name":"bench","type":"bridge","ipam":{{"type":"host-local",
+        "dataDir":"{}","ranges":[[{{"subnet":"10.66.0.0/16"}}],[{{"subnet":"2001:db8:66::/64"}}]],
+        "routes":[{{"dst":"0.0.0.0/0"}}]}}}}"#,
+        dir.display()
+    )
+}
+
+/// host-local's cost as its store fills: 1000 sequential ADDs (distinct containers, never
+/// deleted) into one store, ours and Go's interleaved into separate stores. Every ADD reads
+/// the whole store for the duplicate check, so the last ADDs show the scan's cost.
+fn host_local_fill(ours: &Path, go: &Path) -> String {
+    const ADDS: usize = 1000;
+    let (ob, gb) = (ours.join("host-local"), go.join("host-local"));
+    if !ob.exists() || !gb.exists() {
+        return String::new();
+    }
+    let base = std::env::temp_dir().join("cni-bench-host-local-fill");
+    let _ = std::fs::remove_dir_all(&base);
+    let stdin = |which: &str| {
+        format!(
+            r#"{{"cniVersion":"1.0.0","name":"fill","ipam":{{"type":"host-local","dataDir":"{}","subnet":"10.67.0.0/20"}}}}"#,
+            base.join(which).display()
+        )
+    };
+    let (os, gs) = (stdin("ours"), stdin("go"));
+    let (mut ow, mut gw, mut orss, mut grss) = (vec![], vec![], 0, 0);
+    for i in 0..ADDS {
+        let id = format!("fill-{i}");
+        let env = [
+            ("CNI_COMMAND", "ADD"),
+            ("CNI_CONTAINERID", id.as_str()),
+            ("CNI_NETNS", "/some/where"),
+            ("CNI_IFNAME", "eth0"),
+            ("CNI_PATH", "/nonexistent"),
+        ];
+        let o = exec(&ob, &env, os.as_bytes(), Measure::Wall);
+        let g = exec(&gb, &env, gs.as_bytes(), Measure::Wall);
+        ow.push(o.wall.as_secs_f64() * 1000.0);
+        gw.push(g.wall.as_secs_f64() * 1000.0);
+        orss = orss.max(o.max_rss_kib);
+        grss = grss.max(g.max_rss_kib);
+    }
+    let _ = std::fs::remove_dir_all(&base);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let row = |what: &str, o: f64, g: f64| format!("| {what} | {o:.2} | {g:.2} | {:.2} |\n", o / g);
+    let mut t = format!(
+        "\n### host-local store fill: {ADDS} sequential ADDs into one store\n\n| measure | ours | Go | ratio |\n|---|---:|---:|---:|\n"
+    );
+    t.push_str(&row("total wall (ms)", ow.iter().sum(), gw.iter().sum()));
+    let (first, last) = (..100, ADDS - 100..);
+    t.push_str(&row(
+        "mean ADD, first 100 (ms)",
+        mean(&ow[first]),
+        mean(&gw[first]),
+    ));
+    t.push_str(&row(
+        "mean ADD, last 100 (ms)",
+        mean(&ow[last.clone()]),
+        mean(&gw[last]),
+    ));
+    t.push_str(&row("peak RSS (KiB)", orss as f64, grss as f64));
+    t
 }
 
 fn loopback_case(_ns: &TempNetns) -> String {
@@ -87,7 +304,7 @@ fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
     v[v.len() / 2]
 }
 
-fn add_del(bin: &Path, case: &Case, stdin: &str, netns: &str) -> (f64, i64) {
+fn add_del(bin: &Path, case: &Case, stdin: &str, netns: &str, measure: Measure) -> (f64, i64) {
     let env = |cmd| {
         [
             ("CNI_COMMAND", cmd),
@@ -97,8 +314,8 @@ fn add_del(bin: &Path, case: &Case, stdin: &str, netns: &str) -> (f64, i64) {
             ("CNI_PATH", "/nonexistent"),
         ]
     };
-    let add = exec(bin, &env("ADD"), stdin.as_bytes());
-    let del = exec(bin, &env("DEL"), stdin.as_bytes());
+    let add = exec(bin, &env("ADD"), stdin.as_bytes(), measure);
+    let del = exec(bin, &env("DEL"), stdin.as_bytes(), measure);
     (
         (add.wall + del.wall).as_secs_f64() * 1000.0,
         add.max_rss_kib.max(del.max_rss_kib),
@@ -109,17 +326,20 @@ fn run_case(case: &Case, ours: &Path, go: &Path, iterations: usize) -> (Stats, S
     let ns = TempNetns::new();
     let netns = ns.path().to_str().expect("utf-8 netns path").to_string();
     let stdin = (case.setup)(&ns);
+    let run = |bin, measure| add_del(bin, case, &stdin, &netns, measure);
     // Warm the page cache for both binaries before measuring.
-    add_del(ours, case, &stdin, &netns);
-    add_del(go, case, &stdin, &netns);
-    let (mut ow, mut or, mut gw, mut gr) = (vec![], vec![], vec![], vec![]);
+    run(ours, Measure::Wall);
+    run(go, Measure::Wall);
+    let (mut ow, mut gw) = (vec![], vec![]);
     for _ in 0..iterations {
-        let (w, r) = add_del(ours, case, &stdin, &netns);
-        ow.push(w);
-        or.push(r);
-        let (w, r) = add_del(go, case, &stdin, &netns);
-        gw.push(w);
-        gr.push(r);
+        ow.push(run(ours, Measure::Wall).0);
+        gw.push(run(go, Measure::Wall).0);
+    }
+    // Own peak RSS is stable from run to run; fewer traced runs suffice.
+    let (mut or, mut gr) = (vec![], vec![]);
+    for _ in 0..iterations.clamp(1, 25) {
+        or.push(run(ours, Measure::OwnRss).1);
+        gr.push(run(go, Measure::OwnRss).1);
     }
     (
         Stats {
@@ -185,7 +405,7 @@ fn main() {
         "Machine: {}\n\nIterations per plugin: {iterations} ADD+DEL pairs each, ours and Go's alternating; medians.\n\n",
         machine()
     ));
-    table.push_str("| plugin | ours ADD+DEL (ms) | Go ADD+DEL (ms) | wall ratio | ours peak RSS (KiB) | Go peak RSS (KiB) | RSS ratio | ours size (KiB) | Go size (KiB) | size ratio |\n");
+    table.push_str("| plugin | ours ADD+DEL (ms) | Go ADD+DEL (ms) | wall ratio | ours peak RSS, own (KiB) | Go peak RSS, own (KiB) | RSS ratio | ours size (KiB) | Go size (KiB) | size ratio |\n");
     table.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for case in cases() {
         let (ob, gb) = (ours.join(case.plugin), go.join(case.plugin));
@@ -215,6 +435,7 @@ fn main() {
             os / gs
         ));
     }
+    table.push_str(&host_local_fill(&ours, &go));
     print!("{table}");
     if let Some(out) = out {
         let doc = format!(
