@@ -1,0 +1,301 @@
+//! The container image: `podman build` of the repository's Containerfile from
+//! the static release binaries, then `podman run` of it with host directories
+//! mounted, as Calico's install tests run the calico/cni image.
+//!
+//! Needs the static binaries (`scripts/build-release` output) in
+//! `CNI_IMAGE_BIN_DIR`; `image/test` builds them and runs this test. Without
+//! that variable the test says so loudly and does nothing: a release build of
+//! the whole suite is too slow for every `cargo test`. Podman is installed with
+//! apt when missing; only if that fails is the test skipped (loudly).
+//! Podman's storage lives in the test's temporary directory (vfs driver), so
+//! the host's images are untouched and nothing is left behind.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+const BIN_DIR_VAR: &str = "CNI_IMAGE_BIN_DIR";
+
+fn loud_skip(why: &str) {
+    let bar = "!".repeat(78);
+    eprintln!("\n{bar}\n!! SKIPPED: image test: {why}\n{bar}\n");
+}
+
+fn podman_available() -> bool {
+    let ok = || {
+        Command::new("podman")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ok() {
+        return true;
+    }
+    eprintln!("podman missing; installing it with apt-get");
+    let _ = Command::new("apt-get").args(["update", "-qq"]).status();
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "podman", "runc"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
+    ok()
+}
+
+/// An ELF executable with no PT_INTERP program header: statically linked.
+fn is_static_elf(path: &Path) -> bool {
+    let b = fs::read(path).unwrap();
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap()) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    (0..phnum).all(|i| {
+        let o = phoff + i * phentsize;
+        u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) != 3
+    })
+}
+
+struct Podman {
+    dir: tempfile::TempDir,
+    image: String,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        let dir = tempfile::Builder::new()
+            .prefix("install-image-")
+            .tempdir()
+            .unwrap();
+        Podman {
+            image: format!("localhost/cni-rs-calico-cni-test:{}", std::process::id()),
+            dir,
+        }
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.arg("--root")
+            .arg(self.dir.path().join("storage"))
+            .arg("--runroot")
+            .arg(self.dir.path().join("run"))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--runtime",
+                "runc",
+                "--cgroup-manager",
+                "cgroupfs",
+            ]);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().expect("run podman");
+        eprintln!(
+            "podman {args:?} exited {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// `podman run` of the image with this VM's required flags and `mounts`.
+    fn run_image(&self, env: &[&str], mounts: &[String]) -> Output {
+        let mut args: Vec<String> = [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ]
+        .map(String::from)
+        .to_vec();
+        for e in env {
+            args.extend(["-e".to_string(), e.to_string()]);
+        }
+        for m in mounts {
+            args.extend(["-v".to_string(), m.clone()]);
+        }
+        args.push(self.image.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&args)
+    }
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn image_installs_the_suite_on_the_host() {
+    testkit::require_root();
+    let Some(bin_dir) = std::env::var_os(BIN_DIR_VAR) else {
+        loud_skip(&format!(
+            "{BIN_DIR_VAR} is not set; run image/test (it builds the static binaries and runs this test)"
+        ));
+        return;
+    };
+    if !podman_available() {
+        loud_skip("podman is not installed and `apt-get install podman runc` failed");
+        return;
+    }
+    let bin_dir = PathBuf::from(bin_dir);
+    let p = Podman::new();
+
+    // Build context: bin/ with the suite, each a static executable.
+    let ctx = p.dir.path().join("context");
+    fs::create_dir_all(ctx.join("bin")).unwrap();
+    for name in SUITE {
+        let src = bin_dir.join(name);
+        assert!(
+            src.is_file(),
+            "{} is missing from {BIN_DIR_VAR}",
+            src.display()
+        );
+        assert!(
+            is_static_elf(&src),
+            "{} is not statically linked",
+            src.display()
+        );
+        fs::copy(&src, ctx.join("bin").join(name)).unwrap();
+        fs::set_permissions(
+            ctx.join("bin").join(name),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let containerfile = repo_root().join("Containerfile");
+    let out = p.run(&[
+        "build",
+        "-f",
+        containerfile.to_str().unwrap(),
+        "-t",
+        &p.image,
+        ctx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "podman build failed");
+
+    // The image holds exactly the suite, in /opt/cni/bin, and runs install.
+    let out = p.run(&["create", "--name", "contents", &p.image]);
+    assert!(out.status.success());
+    let tar = p.dir.path().join("rootfs.tar");
+    let out = p.run(&["export", "-o", tar.to_str().unwrap(), "contents"]);
+    assert!(out.status.success());
+    let listing = Command::new("tar").arg("-tf").arg(&tar).output().unwrap();
+    let mut files: Vec<String> = String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter(|l| !l.ends_with('/'))
+        .map(str::to_string)
+        .collect();
+    files.sort();
+    let expected: Vec<String> = SUITE.iter().map(|n| format!("opt/cni/bin/{n}")).collect();
+    assert_eq!(files, expected);
+    let out = p.run(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Cmd}}",
+        &p.image,
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"["/opt/cni/bin/install"]"#
+    );
+
+    // Run it as a DaemonSet's init container would, with the host's dirs mounted.
+    let host = p.dir.path().join("host");
+    let (host_bin, net_d, sa) = (host.join("bin"), host.join("net.d"), host.join("sa"));
+    for d in [&host_bin, &net_d, &sa] {
+        fs::create_dir_all(d).unwrap();
+    }
+    fs::write(sa.join("token"), TOKEN).unwrap();
+    fs::write(sa.join("ca.crt"), CA_PEM).unwrap();
+    let env = [
+        "SLEEP=false",
+        "KUBERNETES_NODE_NAME=my-node",
+        "KUBERNETES_SERVICE_HOST=10.96.0.1",
+        "KUBERNETES_SERVICE_PORT=443",
+    ];
+    let mounts = |bin_opts: &str| {
+        vec![
+            format!("{}:/host/opt/cni/bin{bin_opts}", host_bin.display()),
+            format!("{}:/host/etc/cni/net.d", net_d.display()),
+            format!(
+                "{}:/var/run/secrets/kubernetes.io/serviceaccount:ro",
+                sa.display()
+            ),
+        ]
+    };
+
+    // A read-only bin dir (and no secondary one) makes the install fail.
+    let out = p.run_image(&env, &mounts(":ro"));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "read-only host bin dir must fail"
+    );
+    assert!(names(&host_bin).is_empty());
+
+    let out = p.run_image(&env, &mounts(""));
+    assert!(out.status.success(), "install in the container failed");
+    let installed = names(&host_bin);
+    assert_eq!(
+        installed,
+        [
+            "calico",
+            "calico-ipam",
+            "host-local",
+            "loopback",
+            "portmap",
+            "tuning"
+        ]
+    );
+    for name in &installed {
+        assert_eq!(
+            fs::read(host_bin.join(name)).unwrap(),
+            fs::read(bin_dir.join(name)).unwrap(),
+            "{name} installed byte for byte"
+        );
+        assert_eq!(mode(&host_bin.join(name)), 0o755);
+    }
+    assert_eq!(read(&net_d.join("10-calico.conflist")), expected_default());
+    assert_eq!(mode(&net_d.join("10-calico.conflist")), 0o600);
+    let kubeconfig = read(&net_d.join("calico-kubeconfig"));
+    assert!(
+        kubeconfig.contains("    server: https://10.96.0.1:443\n"),
+        "{kubeconfig}"
+    );
+    assert!(
+        kubeconfig.contains(&format!("    token: {TOKEN}\n")),
+        "{kubeconfig}"
+    );
+
+    // A second run finds everything up to date and still succeeds.
+    let out = p.run_image(&env, &mounts(""));
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already up to date"));
+
+    let _ = p.run(&["rm", "-f", "contents"]);
+    let _ = p.run(&["rmi", "-f", &p.image]);
+}
+
+#[test]
+fn static_check_tells_static_from_dynamic() {
+    assert!(
+        !is_static_elf(Path::new("/bin/sh")),
+        "Debian's sh is dynamic"
+    );
+    let musl = repo_root().join("target/x86_64-unknown-linux-musl/release/install");
+    if musl.is_file() {
+        assert!(is_static_elf(&musl));
+    }
+}
