@@ -15,6 +15,7 @@ mod netns;
 mod route;
 mod sysctl;
 mod veth;
+mod veth_queues;
 
 pub use addr::IpFamily;
 pub use error::{go_quote, strerror, NetkitError};

@@ -1,0 +1,423 @@
+//! ADD: find or make the WorkloadEndpoint, allocate through IPAM, wire the veth, store the WEP,
+//! make the network's profile; any failure after allocation gives the addresses back and
+//! removes the interface.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use datastore::resources::{
+    rule_allow, IpNat, Profile, ProfileSpec, Rule, WorkloadEndpoint, WorkloadEndpointPort,
+    WorkloadEndpointSpec,
+};
+use datastore::{ResourceKey, ResourceList};
+use ipnetwork::IpNetwork;
+use libcni::types::v100::{Interface, IpConfig, Result100};
+use libcni::{code, CmdArgs, CniError, CniResult};
+use serde_json::json;
+
+use crate::context::{ds_err, Context};
+use crate::dataplane::{self, Request};
+use crate::logging::info;
+use crate::names::{self, ORCH_K8S};
+use crate::{ipam, k8s_add, mesos, readiness};
+
+pub const LABEL_NAMESPACE: &str = "projectcalico.org/namespace";
+pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
+
+pub fn add(args: &CmdArgs) -> Result<CniResult, CniError> {
+    let mut ctx = Context::load(args, true)?;
+    ctx.check_ready()?;
+    readiness::wait(&ctx.conf.readiness_gates)?;
+
+    let existing = find_existing(&ctx)?;
+    if let Some(ep) = &existing {
+        ctx.ids.endpoint = ep.spec.endpoint.clone();
+    }
+
+    let (mut result, created) = if ctx.ids.orchestrator == ORCH_K8S {
+        let plan = k8s_add::plan(&ctx, args)?;
+        (attach(&ctx, args, existing, plan)?, true)
+    } else {
+        if ctx.conf.feature_control.ip_addrs_no_ipam {
+            return Err(CniError::new(
+                code::INTERNAL,
+                "requested feature is not supported for this runtime: ip_addrs_no_ipam",
+            ));
+        }
+        match existing {
+            Some(ep) => (reuse_cni(&ctx, ep)?, false),
+            None => (attach(&ctx, args, None, Plan::cni(&ctx, args))?, true),
+        }
+    };
+
+    if ctx.conf.policy.policy_type.is_empty() {
+        if let Err(e) = ensure_profile(&ctx) {
+            // Calico releases the addresses here; we also take back what this ADD made.
+            if created {
+                rollback(&ctx, args);
+            }
+            return Err(e);
+        }
+    }
+
+    if ctx.ids.orchestrator == ORCH_K8S {
+        if let Err(e) = crate::policy_wait::wait(
+            &ctx.conf.endpoint_status_dir,
+            &ctx.ids,
+            ctx.conf.policy_setup_timeout_seconds,
+        ) {
+            // Calico fails here with everything in place; we take it back.
+            rollback(&ctx, args);
+            return Err(e);
+        }
+    }
+
+    for ip in &mut result.ips {
+        ip.gateway = None;
+    }
+    result.cni_version = libcni::version::CURRENT.into();
+    CniResult::V100(result)
+        .get_as_version(&ctx.conf.cni_version)
+        .map_err(CniError::internal)
+}
+
+/// The first endpoint in the namespace whose name belongs to this workload (any interface).
+fn find_existing(ctx: &Context) -> Result<Option<WorkloadEndpoint>, CniError> {
+    let prefix = ctx.ids.wep_name(true)?;
+    let list = ctx
+        .ds
+        .list_resources(
+            &ResourceList::<WorkloadEndpointSpec>::in_namespace(&ctx.ids.namespace)
+                .name_prefix(prefix),
+        )
+        .map_err(ds_err)?;
+    Ok(list
+        .into_iter()
+        .find(|ep| ctx.ids.matches(&ep.metadata.name)))
+}
+
+/// cni orchestrator, endpoint already there: no IPAM, no networking; add this network's
+/// profile and answer with the endpoint's addresses.
+fn reuse_cni(ctx: &Context, mut ep: WorkloadEndpoint) -> Result<Result100, CniError> {
+    info!(
+        "endpoint {} already exists, adding profile {}",
+        ep.metadata.name, ctx.conf.name
+    );
+    if !ep.spec.profiles.contains(&ctx.conf.name) {
+        ep.spec.profiles.push(ctx.conf.name.clone());
+    }
+    let mut result = Result100::default();
+    for n in &ep.spec.ip_networks {
+        let address: IpNetwork = n
+            .parse()
+            .map_err(|e| CniError::new(code::INTERNAL, format!("invalid CIDR {n:?}: {e}")))?;
+        result.ips.push(IpConfig {
+            interface: None,
+            address,
+            gateway: None,
+        });
+    }
+    ctx.ds.update_resource(&ep).map_err(ds_err)?;
+    // As Calico: the endpoint's host interface is the only interface reported.
+    result.interfaces = vec![Interface {
+        name: ep.spec.interface_name.clone(),
+        ..Interface::default()
+    }];
+    Ok(result)
+}
+
+/// Where the workload's addresses come from.
+pub enum IpSource {
+    /// One IPAM ADD.
+    Ipam,
+    /// One IPAM ADD per address, with `IP=<addr>` in CNI_ARGS (`ipAddrs`).
+    Requested(Vec<IpAddr>),
+    /// No IPAM at all (`ipAddrsNoIpam`).
+    Fixed(Vec<IpAddr>),
+}
+
+/// Everything an attachment needs beyond the context; the cni orchestrator's is the default.
+pub struct Plan {
+    /// The NetConf the IPAM plugin sees (k8s may rewrite `usePodCidr` and pools).
+    pub stdin: Vec<u8>,
+    pub ips: IpSource,
+    pub routes: Vec<IpNetwork>,
+    pub host_veth: String,
+    pub container_mac: Option<[u8; 6]>,
+    pub labels: BTreeMap<String, String>,
+    pub profiles: Vec<String>,
+    pub ports: Vec<WorkloadEndpointPort>,
+    pub generate_name: String,
+    pub service_account: String,
+    /// Checked after networking, as Calico does (so a bad value releases the allocation).
+    pub source_prefixes: Result<Vec<String>, CniError>,
+    pub floating_ips: Option<String>,
+    pub skip_host_routes_if_no_routes: bool,
+}
+
+pub fn default_routes() -> Vec<IpNetwork> {
+    vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]
+}
+
+impl Plan {
+    fn cni(ctx: &Context, args: &CmdArgs) -> Plan {
+        let mut labels = BTreeMap::new();
+        for (k, v) in mesos::labels(ctx.conf.args.as_ref()) {
+            if k != mesos::NAMESPACE_KEY {
+                labels.insert(mesos::sanitize(&k), mesos::sanitize(&v));
+            }
+        }
+        Plan {
+            stdin: args.stdin_data.clone(),
+            ips: IpSource::Ipam,
+            routes: default_routes(),
+            host_veth: names::host_veth_name(&ctx.ids),
+            container_mac: None,
+            labels,
+            profiles: vec![ctx.conf.name.clone()],
+            ports: Vec::new(),
+            generate_name: String::new(),
+            service_account: String::new(),
+            source_prefixes: Ok(Vec::new()),
+            floating_ips: None,
+            skip_host_routes_if_no_routes: false,
+        }
+    }
+}
+
+fn allocate(ctx: &Context, args: &CmdArgs, plan: &Plan) -> Result<Result100, CniError> {
+    let conf = &ctx.conf;
+    match &plan.ips {
+        IpSource::Ipam => ipam::add(conf, args, &plan.stdin),
+        IpSource::Fixed(ips) => Ok(Result100 {
+            ips: ips
+                .iter()
+                .map(|ip| IpConfig {
+                    interface: None,
+                    address: IpNetwork::from(*ip),
+                    gateway: None,
+                })
+                .collect(),
+            ..Result100::default()
+        }),
+        IpSource::Requested(ips) => {
+            let mut out = Result100::default();
+            for ip in ips {
+                let mut a = args.clone();
+                a.args = format!("{};IP={ip}", args.args);
+                let r = ipam::add(conf, &a, &plan.stdin).map_err(|e| {
+                    ipam::release(conf, args, &plan.stdin);
+                    CniError::new(e.code, format!("error getting IP from IPAM: {}", e.msg))
+                })?;
+                match r.ips.into_iter().next() {
+                    Some(first) => out.ips.push(first),
+                    None => {
+                        ipam::release(conf, args, &plan.stdin);
+                        return Err(CniError::new(
+                            code::INTERNAL,
+                            "error getting IP from IPAM: IPAM plugin returned missing IP config",
+                        ));
+                    }
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// IPAM, networking and the endpoint write for a new attachment.
+fn attach(
+    ctx: &Context,
+    args: &CmdArgs,
+    existing: Option<WorkloadEndpoint>,
+    plan: Plan,
+) -> Result<Result100, CniError> {
+    let conf = &ctx.conf;
+    info!("IPAM handle {}", names::ipam_handle(conf, args));
+    let mut result = allocate(ctx, args, &plan)?;
+    // From here on every failure releases the allocation; once the veth exists (the dataplane
+    // removes its own on failure), it is removed too.
+    let release = |e: CniError| {
+        ipam::release(conf, args, &plan.stdin);
+        e
+    };
+    let undo = |e: CniError| {
+        let _ = dataplane::cleanup_interface(&args.netns, &args.ifname);
+        release(e)
+    };
+    if result.ips.is_empty() {
+        return Err(release(CniError::new(
+            code::INTERNAL,
+            "IPAM plugin returned no IP addresses in result",
+        )));
+    }
+
+    let skip_host_routes = plan.skip_host_routes_if_no_routes && result.routes.is_empty();
+    dataplane::narrow(&mut result);
+    let req = Request {
+        netns: &args.netns,
+        ifname: &args.ifname,
+        host_veth: &plan.host_veth,
+        mtu: ctx.mtu,
+        queues: conf.num_queues as u32,
+        allow_ip_forwarding: conf.container_settings.allow_ip_forwarding,
+        routes: &plan.routes,
+        skip_host_routes,
+        container_mac: plan.container_mac,
+    };
+    let out = dataplane::do_networking(&req, &result).map_err(release)?;
+
+    result.interfaces = vec![
+        Interface {
+            name: plan.host_veth.clone(),
+            ..Interface::default()
+        },
+        Interface {
+            name: args.ifname.clone(),
+            mac: out.container_mac.clone(),
+            mtu: ctx.mtu,
+            sandbox: args.netns.clone(),
+            ..Interface::default()
+        },
+    ];
+    for ip in &mut result.ips {
+        ip.interface = Some(1);
+    }
+
+    let ep =
+        build_endpoint(ctx, args, existing, &result, &plan, &out.container_mac).map_err(undo)?;
+    write_endpoint(ctx, &ep).map_err(undo)?;
+    Ok(result)
+}
+
+/// Undoes a successful attach: the endpoint, the interface, the allocation.
+fn rollback(ctx: &Context, args: &CmdArgs) {
+    if let Ok(name) = ctx.ids.wep_name(false) {
+        let key = ResourceKey::<WorkloadEndpointSpec>::namespaced(&ctx.ids.namespace, name);
+        let _ = ctx.ds.delete_resource(&key, None);
+    }
+    let _ = dataplane::cleanup_interface(&args.netns, &args.ifname);
+    ipam::release(&ctx.conf, args, &args.stdin_data);
+}
+
+fn build_endpoint(
+    ctx: &Context,
+    args: &CmdArgs,
+    existing: Option<WorkloadEndpoint>,
+    result: &Result100,
+    plan: &Plan,
+    mac: &str,
+) -> Result<WorkloadEndpoint, CniError> {
+    let ids = &ctx.ids;
+    let mut ep = match existing {
+        Some(ep) => ep,
+        None => WorkloadEndpoint::namespaced(
+            &ids.namespace,
+            ids.wep_name(false)?,
+            WorkloadEndpointSpec::default(),
+        ),
+    };
+    let k8s = ids.orchestrator == ORCH_K8S;
+    if k8s {
+        // Calico replaces the labels with the pod's on every ADD.
+        ep.metadata.labels = plan.labels.clone();
+        ep.metadata.generate_name = plan.generate_name.clone();
+    } else {
+        ep.metadata.labels.extend(plan.labels.clone());
+    }
+    ep.metadata
+        .labels
+        .insert(LABEL_NAMESPACE.to_string(), ids.namespace.clone());
+    ep.metadata
+        .labels
+        .insert(LABEL_ORCHESTRATOR.to_string(), ids.orchestrator.clone());
+    let s = &mut ep.spec;
+    s.orchestrator = ids.orchestrator.clone();
+    s.node = ids.node.clone();
+    s.endpoint = ids.endpoint.clone();
+    s.container_id = args.container_id.clone();
+    if k8s {
+        s.pod = ids.pod.clone();
+        s.ports = plan.ports.clone();
+        s.service_account_name = plan.service_account.clone();
+    }
+    if s.profiles.is_empty() || k8s {
+        s.profiles = plan.profiles.clone();
+    }
+    s.ip_networks = result.ips.iter().map(|i| i.address.to_string()).collect();
+    s.interface_name = plan.host_veth.clone();
+    s.mac = mac.to_string();
+    s.allow_spoofed_source_prefixes = plan.source_prefixes.clone()?;
+    s.ip_nats.clear();
+    if let Some(fips) = &plan.floating_ips {
+        if !ctx.conf.feature_control.floating_ips {
+            return Err(CniError::new(
+                code::INTERNAL,
+                "requested feature is not enabled: floating_ips",
+            ));
+        }
+        let pod_ip = |v6: bool| {
+            result
+                .ips
+                .iter()
+                .find(|i| i.address.is_ipv6() == v6)
+                .map(|i| i.address.ip().to_string())
+                .unwrap_or_default()
+        };
+        for ext in crate::k8s::annotations::parse_list(fips)? {
+            s.ip_nats.push(IpNat {
+                internal_ip: pod_ip(ext.contains(':')),
+                external_ip: ext,
+            });
+        }
+    }
+    Ok(ep)
+}
+
+/// Create, or compare-and-swap update of the endpoint read earlier.
+fn write_endpoint(ctx: &Context, ep: &WorkloadEndpoint) -> Result<(), CniError> {
+    let r = if ep.metadata.resource_version.is_empty() {
+        ctx.ds.create_resource(ep)
+    } else {
+        ctx.ds.update_resource(ep)
+    };
+    r.map(drop).map_err(ds_err)
+}
+
+/// Profile `<network>` unless it exists (never updated): egress allow; ingress allow from
+/// the network's own members (cni) or from anywhere (k8s); the network name as a label.
+fn ensure_profile(ctx: &Context) -> Result<(), CniError> {
+    let name = &ctx.conf.name;
+    if ctx
+        .ds
+        .get_resource(&ResourceKey::<ProfileSpec>::global(name))
+        .map_err(ds_err)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let ingress = if ctx.ids.orchestrator == ORCH_K8S {
+        rule_allow()
+    } else {
+        Rule {
+            source: json!({ "selector": format!("has({name})") }),
+            ..rule_allow()
+        }
+    };
+    let mut labels = BTreeMap::new();
+    labels.insert(name.clone(), String::new());
+    let profile = Profile::new(
+        name.clone(),
+        ProfileSpec {
+            ingress: vec![ingress],
+            egress: vec![rule_allow()],
+            labels_to_apply: labels,
+        },
+    );
+    match ctx.ds.create_resource(&profile) {
+        Ok(_) => Ok(()),
+        // A concurrent ADD made it first.
+        Err(e) if e.is_already_exists() => Ok(()),
+        Err(e) => Err(ds_err(e)),
+    }
+}

@@ -1,0 +1,231 @@
+//! The calico NetConf (Linux keys of Calico's `types.NetConf`), decoded with Go's rules: keys
+//! match case-insensitively, unknown keys are ignored, a type mismatch fails the load.
+
+use std::collections::BTreeMap;
+
+use libcni::{code, CniError};
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const DEFAULT_NODENAME_FILE: &str = "/var/lib/calico/nodename";
+pub const DEFAULT_ENDPOINT_STATUS_DIR: &str = "/var/run/calico/endpoint-status";
+pub const MTU_FILE: &str = "/var/lib/calico/mtu";
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct NetConf {
+    #[serde(rename = "cniVersion")]
+    pub cni_version: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub plugin_type: String,
+    pub ipam: Ipam,
+    pub nodename: String,
+    pub nodename_file: String,
+    pub nodename_file_optional: bool,
+    /// Deprecated fallback for the node name.
+    pub hostname: String,
+    pub mtu: i64,
+    pub require_mtu_file: bool,
+    pub num_queues: i64,
+    pub policy: Policy,
+    pub kubernetes: Kubernetes,
+    pub log_level: String,
+    pub log_file_path: String,
+    pub log_file_max_size: i64,
+    pub log_file_max_age: i64,
+    pub log_file_max_count: i64,
+    pub container_settings: ContainerSettings,
+    pub feature_control: FeatureControl,
+    pub readiness_gates: Vec<String>,
+    pub endpoint_status_dir: String,
+    pub include_default_routes: bool,
+    pub policy_setup_timeout_seconds: i64,
+    pub dataplane_options: BTreeMap<String, Value>,
+    pub device_type: String,
+    pub args: Option<Value>,
+    #[serde(rename = "prevResult")]
+    pub prev_result: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Ipam {
+    #[serde(rename = "type")]
+    pub ipam_type: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    #[serde(rename = "type")]
+    pub policy_type: String,
+    pub k8s_api_root: String,
+    pub k8s_auth_token: String,
+    pub k8s_client_certificate: String,
+    pub k8s_client_key: String,
+    pub k8s_certificate_authority: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Kubernetes {
+    pub kubeconfig: String,
+    pub k8s_api_root: String,
+    pub node_name: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ContainerSettings {
+    pub allow_ip_forwarding: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct FeatureControl {
+    pub ip_addrs_no_ipam: bool,
+    pub floating_ips: bool,
+}
+
+/// The parsed config plus the raw JSON (the datastore crate reads its own keys from it).
+pub struct Loaded {
+    pub conf: NetConf,
+    pub raw: Value,
+}
+
+pub fn load(stdin: &[u8]) -> Result<Loaded, CniError> {
+    let fail = |e: &dyn std::fmt::Display| {
+        CniError::new(code::INTERNAL, format!("failed to load netconf: {e}"))
+    };
+    let raw: Value = serde_json::from_slice(stdin).map_err(|e| fail(&e))?;
+    let mut conf: NetConf = libcni::ci::from_value(raw.clone()).map_err(|e| fail(&e))?;
+    if conf.nodename_file.is_empty() {
+        conf.nodename_file = DEFAULT_NODENAME_FILE.into();
+    }
+    if conf.endpoint_status_dir.is_empty() {
+        conf.endpoint_status_dir = DEFAULT_ENDPOINT_STATUS_DIR.into();
+    }
+    if conf.num_queues <= 0 {
+        conf.num_queues = 1;
+    }
+    // Calico treats a config without cniVersion as 0.2.0 for its result.
+    if conf.cni_version.is_empty() {
+        conf.cni_version = "0.2.0".into();
+    }
+    if !conf
+        .name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        || conf.name.is_empty()
+    {
+        return Err(CniError::new(
+            code::INTERNAL,
+            "invalid characters detected in the given network name. Only letters a-z, numbers 0-9, and symbols _.- are supported",
+        ));
+    }
+    match conf.device_type.as_str() {
+        "" | "veth" => {}
+        other => {
+            return Err(CniError::new(
+                code::INTERNAL,
+                format!("invalid device_type {other:?}: only \"veth\" is supported"),
+            ))
+        }
+    }
+    if let Some(t) = conf.dataplane_options.get("type") {
+        // The external gRPC dataplane is not part of this implementation.
+        return Err(CniError::new(
+            code::INTERNAL,
+            format!("invalid dataplane type: {}", t.as_str().unwrap_or_default()),
+        ));
+    }
+    Ok(Loaded { conf, raw })
+}
+
+/// MTU from `/var/lib/calico/mtu` when the config sets none (Calico's `MTUFromFile`).
+pub fn mtu_from_file(conf: &NetConf, path: &str) -> Result<i64, CniError> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().parse::<i64>().map_err(|e| {
+            CniError::new(
+                code::INTERNAL,
+                format!("failed to parse MTU from {path}: {e}"),
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if conf.require_mtu_file {
+                Err(CniError::new(
+                    code::INTERNAL,
+                    format!(
+                        "failed to read MTU file {path}: {}",
+                        libcni::error::path_error_text("open", std::path::Path::new(path), &e)
+                    ),
+                ))
+            } else {
+                Ok(0)
+            }
+        }
+        Err(e) => Err(CniError::new(
+            code::INTERNAL,
+            format!(
+                "failed to read MTU file {path}: {}",
+                libcni::error::path_error_text("open", std::path::Path::new(path), &e)
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_case_insensitive_and_defaults_apply() {
+        let l = load(
+            br#"{"cniVersion":"0.3.1","Name":"net1","type":"calico","NodeName":"n1",
+            "IPAM":{"Type":"host-local"},"Policy":{"TYPE":"k8s"},"MTU":1400,
+            "container_settings":{"Allow_IP_Forwarding":true},"num_queues":0,
+            "feature_control":{"floating_ips":true},"readiness_gates":["http://x/"]}"#,
+        )
+        .unwrap();
+        let c = l.conf;
+        assert_eq!(c.name, "net1");
+        assert_eq!(c.nodename, "n1");
+        assert_eq!(c.ipam.ipam_type, "host-local");
+        assert_eq!(c.policy.policy_type, "k8s");
+        assert_eq!(c.mtu, 1400);
+        assert!(c.container_settings.allow_ip_forwarding);
+        assert!(c.feature_control.floating_ips);
+        assert_eq!(c.num_queues, 1);
+        assert_eq!(c.nodename_file, DEFAULT_NODENAME_FILE);
+        assert_eq!(c.readiness_gates, vec!["http://x/".to_string()]);
+    }
+
+    #[test]
+    fn type_mismatch_fails() {
+        let e = load(br#"{"name":"n","readiness_gates":"http://x"}"#)
+            .err()
+            .unwrap();
+        assert!(e.msg.starts_with("failed to load netconf: "), "{}", e.msg);
+    }
+
+    #[test]
+    fn missing_version_is_020() {
+        assert_eq!(load(br#"{"name":"n"}"#).unwrap().conf.cni_version, "0.2.0");
+    }
+
+    #[test]
+    fn mtu_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mtu");
+        let ps = p.to_str().unwrap();
+        let mut c = NetConf::default();
+        assert_eq!(mtu_from_file(&c, ps).unwrap(), 0);
+        c.require_mtu_file = true;
+        assert!(mtu_from_file(&c, ps).is_err());
+        std::fs::write(&p, "1450\n").unwrap();
+        assert_eq!(mtu_from_file(&c, ps).unwrap(), 1450);
+        std::fs::write(&p, "x").unwrap();
+        assert!(mtu_from_file(&c, ps).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! The preamble every verb shares (Calico's order): config, logging, nodename-file check, MTU,
+//! node name, identifiers, datastore client, ClusterInformation readiness.
+
+use datastore::{Datastore, DatastoreError};
+use libcni::{code, CmdArgs, CniCode, CniError};
+
+use crate::config::{self, NetConf, MTU_FILE};
+use crate::logging::{self, debug};
+use crate::names::{self, Identifiers};
+
+pub struct Context {
+    pub conf: NetConf,
+    pub ids: Identifiers,
+    /// Effective MTU: `mtu`, else `/var/lib/calico/mtu`, else 0 (kernel default).
+    pub mtu: u32,
+    pub ds: Datastore,
+}
+
+pub fn ds_err(e: DatastoreError) -> CniError {
+    e.to_cni()
+}
+
+impl Context {
+    /// Everything up to (not including) the readiness check.
+    pub fn load(args: &CmdArgs, with_mtu: bool) -> Result<Self, CniError> {
+        let loaded = config::load(&args.stdin_data)?;
+        let conf = loaded.conf;
+        logging::init(&conf);
+        names::check_nodename_file(&conf)?;
+        let mut mtu = conf.mtu.max(0) as u32;
+        if with_mtu {
+            let from_file = config::mtu_from_file(&conf, MTU_FILE)?;
+            if mtu == 0 && from_file > 0 {
+                mtu = from_file as u32;
+            }
+        }
+        let node = names::node_name(&conf);
+        let mut ids = names::identifiers(args, &node)?;
+        if ids.orchestrator != names::ORCH_K8S {
+            // A Mesos label can place the endpoint in another namespace.
+            if let Some((_, v)) = crate::mesos::labels(conf.args.as_ref())
+                .into_iter()
+                .find(|(k, _)| k == crate::mesos::NAMESPACE_KEY)
+            {
+                ids.namespace = crate::mesos::sanitize(&v);
+            }
+        }
+        debug!("identifiers: {ids:?}");
+        let ds = Datastore::from_netconf(&loaded.raw).map_err(ds_err)?;
+        Ok(Context { conf, ids, mtu, ds })
+    }
+
+    /// ClusterInformation `default` must exist with `datastoreReady: true`. On our local store
+    /// (one machine, no calico-node to create it) it is created ready on first use.
+    pub fn check_ready(&self) -> Result<(), CniError> {
+        let ci = if self.ds.backend() == "local" {
+            Some(
+                self.ds
+                    .ensure_cluster_information(env!("CARGO_PKG_VERSION"), "cni-rs")
+                    .map_err(ds_err)?,
+            )
+        } else {
+            self.ds.cluster_information().map_err(|e| {
+                CniError::new(
+                    e.to_cni().code,
+                    format!("error getting ClusterInformation: {e}"),
+                )
+            })?
+        };
+        let Some(ci) = ci else {
+            return Err(CniError::new(
+                code::INTERNAL,
+                "error getting ClusterInformation: resource does not exist: ClusterInformation(default) with error: <nil>",
+            ));
+        };
+        match ci.spec.datastore_ready {
+            Some(true) => Ok(()),
+            Some(false) => Err(CniError::new(
+                code::TRY_AGAIN_LATER,
+                "Calico is currently not ready to process requests",
+            )),
+            // Go dereferences the nil pointer and recovers the panic into this error.
+            None => Err(CniError::new(
+                code::INTERNAL,
+                "Calico CNI panicked: runtime error: invalid memory address or nil pointer dereference",
+            )),
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Test harness: a throwaway "host" netns the plugin runs in (calico changes the host side:
+//! veths, routes, sysctls), a datastore (our local store in a temp dir, or a real etcd started
+//! inside that host netns), host-local as the IPAM in CNI_PATH, and throwaway container netns.
+#![allow(dead_code)]
+
+pub mod api;
+
+use std::path::{Path, PathBuf};
+
+use datastore::resources::{
+    ClusterInformation, ClusterInformationSpec, Profile, ProfileSpec, WorkloadEndpoint,
+    WorkloadEndpointSpec, CLUSTER_INFORMATION_NAME,
+};
+use datastore::{Datastore, ResourceKey, ResourceList};
+use netkit::NetNs;
+use serde_json::{json, Value};
+use testkit::{EtcdServer, Invocation, PluginRun, TempNetns};
+
+pub const NODE: &str = "node1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Local,
+    Etcd,
+}
+
+pub const STORES: [Store; 2] = [Store::Local, Store::Etcd];
+
+pub struct Host {
+    pub ns: TempNetns,
+    pub netns: NetNs,
+    pub dir: tempfile::TempDir,
+    pub cni_path: PathBuf,
+    pub store: Store,
+    etcd: Option<EtcdInNetns>,
+}
+
+/// etcd started by a thread that stays in the host netns: etcd dies with the thread that
+/// spawned it (PR_SET_PDEATHSIG), and NetNs::run's thread ends with the call.
+struct EtcdInNetns {
+    endpoint: String,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EtcdInNetns {
+    fn start(ns_path: PathBuf) -> Self {
+        let (tx_ep, rx_ep) = std::sync::mpsc::channel();
+        let (tx_stop, rx_stop) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let ns = NetNs::open(&ns_path).unwrap();
+            ns.run(move || {
+                let etcd = EtcdServer::start();
+                tx_ep.send(etcd.endpoint()).unwrap();
+                let _ = rx_stop.recv();
+                drop(etcd);
+            })
+            .unwrap();
+        });
+        let endpoint = rx_ep.recv().expect("etcd started");
+        EtcdInNetns {
+            endpoint,
+            stop: Some(tx_stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for EtcdInNetns {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn calico() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_calico"))
+}
+
+impl Host {
+    pub fn new(store: Store) -> Self {
+        testkit::require_root();
+        let ns = TempNetns::new();
+        ns.ip_stdout(&["link", "set", "lo", "up"]);
+        let netns = NetNs::open(ns.path()).unwrap();
+        netns
+            .run(|| {
+                netkit::sysctl_set("net/ipv4/ip_forward", "1").unwrap();
+                netkit::sysctl_set("net/ipv6/conf/all/forwarding", "1").unwrap();
+            })
+            .unwrap();
+        let dir = testkit::temp_dir();
+        let cni_path = dir.path().join("bin");
+        std::fs::create_dir_all(&cni_path).unwrap();
+        std::os::unix::fs::symlink(
+            testkit::workspace_bin("host-local"),
+            cni_path.join("host-local"),
+        )
+        .unwrap();
+        // etcd listens on the host netns's loopback, where the plugin runs.
+        let etcd = (store == Store::Etcd).then(|| EtcdInNetns::start(ns.path().to_path_buf()));
+        let h = Host {
+            ns,
+            netns,
+            dir,
+            cni_path,
+            store,
+            etcd,
+        };
+        if store == Store::Etcd {
+            // What calico-node does on a new cluster (the upstream tests do it before each test).
+            h.set_ready(Some(true));
+        }
+        h
+    }
+
+    /// The NetConf keys that select this host's datastore.
+    pub fn store_keys(&self) -> Value {
+        match &self.etcd {
+            Some(e) => json!({ "datastore_type": "etcdv3", "etcd_endpoints": e.endpoint }),
+            None => json!({ "datastore_type": "local",
+                            "datastore_path": self.dir.path().join("store") }),
+        }
+    }
+
+    pub fn ipam_dir(&self) -> PathBuf {
+        self.dir.path().join("ipam")
+    }
+
+    /// A calico NetConf: node `node1`, host-local on `10.22.0.0/24` (dataDir in the temp
+    /// dir), this host's datastore, then `extra` merged over the top level.
+    pub fn conf(&self, version: &str, name: &str, extra: Value) -> Value {
+        let mut c = json!({
+            "cniVersion": version,
+            "name": name,
+            "type": "calico",
+            "nodename": NODE,
+            "nodename_file_optional": true,
+            "ipam": { "type": "host-local", "subnet": "10.22.0.0/24",
+                      "dataDir": self.ipam_dir() },
+        });
+        merge(&mut c, &self.store_keys());
+        merge(&mut c, &extra);
+        c
+    }
+
+    pub fn invocation(&self, cmd: &str, cid: &str, netns: &Path, conf: &Value) -> Invocation {
+        Invocation::new(calico())
+            .command(cmd)
+            .container_id(cid)
+            .netns(netns)
+            .ifname("eth0")
+            .path(&self.cni_path)
+            .stdin(serde_json::to_vec(conf).unwrap())
+    }
+
+    /// Runs the plugin inside the host netns, as a runtime on that node would.
+    pub fn exec(&self, inv: Invocation) -> PluginRun {
+        self.netns.run(|| inv.run()).unwrap()
+    }
+
+    pub fn run(&self, cmd: &str, cid: &str, netns: &Path, conf: &Value) -> PluginRun {
+        self.exec(self.invocation(cmd, cid, netns, conf))
+    }
+
+    /// Runs `f` with a client of this host's datastore (inside the host netns, where etcd is).
+    pub fn ds<R: Send>(&self, f: impl FnOnce(&Datastore) -> R + Send) -> R {
+        let keys = self.store_keys();
+        self.netns
+            .run(move || f(&Datastore::from_netconf(&keys).unwrap()))
+            .unwrap()
+    }
+
+    pub fn weps(&self) -> Vec<WorkloadEndpoint> {
+        self.ds(|ds| {
+            ds.list_resources(&ResourceList::<WorkloadEndpointSpec>::all())
+                .unwrap()
+        })
+    }
+
+    pub fn wep(&self, namespace: &str, name: &str) -> Option<WorkloadEndpoint> {
+        let key = ResourceKey::<WorkloadEndpointSpec>::namespaced(namespace, name);
+        self.ds(move |ds| ds.get_resource(&key).unwrap())
+    }
+
+    pub fn profile(&self, name: &str) -> Option<Profile> {
+        let key = ResourceKey::<ProfileSpec>::global(name);
+        self.ds(move |ds| ds.get_resource(&key).unwrap())
+    }
+
+    /// Sets ClusterInformation's `datastoreReady` (None: delete the object).
+    pub fn set_ready(&self, ready: Option<bool>) {
+        self.ds(|ds| {
+            let key = ResourceKey::<ClusterInformationSpec>::global(CLUSTER_INFORMATION_NAME);
+            match ready {
+                None => {
+                    ds.delete_resource(&key, None).unwrap();
+                }
+                Some(r) => {
+                    let ci = ClusterInformation::new(
+                        CLUSTER_INFORMATION_NAME,
+                        ClusterInformationSpec {
+                            datastore_ready: Some(r),
+                            ..Default::default()
+                        },
+                    );
+                    ds.apply_resource(&ci).unwrap();
+                }
+            }
+        })
+    }
+
+    /// A sysctl in the host netns.
+    pub fn sysctl(&self, key: &str) -> String {
+        let k = key.to_string();
+        self.netns
+            .run(move || netkit::sysctl_get(&k).unwrap())
+            .unwrap()
+    }
+
+    /// `ip <args>` in the host netns.
+    pub fn ip(&self, args: &[&str]) -> String {
+        self.ns.ip_stdout(args)
+    }
+
+    /// host-local's reservation files for network `net`.
+    pub fn reservations(&self, net: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.ipam_dir().join(net))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains('.') || n.contains(':'))
+                    .filter(|n| !n.starts_with("last_reserved_ip"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+pub fn merge(base: &mut Value, extra: &Value) {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// A sysctl inside a container netns.
+pub fn sysctl_in(ns: &TempNetns, key: &str) -> String {
+    let n = NetNs::open(ns.path()).unwrap();
+    let k = key.to_string();
+    n.run(move || netkit::sysctl_get(&k).unwrap()).unwrap()
+}
+
+/// Runs a command in a netns; returns (success, stdout+stderr).
+pub fn sh(ns: &TempNetns, args: &[&str]) -> (bool, String) {
+    let out = ns.exec(args);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The host veth name for a cni-orchestrated container.
+pub fn cni_veth(cid: &str) -> String {
+    format!("cali{}", &cid[..cid.len().min(11)])
+}
+
+impl Host {
+    /// A fake `calico-ipam` in CNI_PATH: records its stdin and CNI_ARGS per command under
+    /// `<dir>/ipam-log/`, then hands the request to host-local (which honours `IP=`), so the
+    /// annotations that only apply with calico-ipam can be observed.
+    pub fn install_fake_calico_ipam(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let log = self.dir.path().join("ipam-log");
+        std::fs::create_dir_all(&log).unwrap();
+        let script = self.cni_path.join("calico-ipam");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\ninput=$(cat)\nprintf '%s' \"$input\" > {log}/stdin-$CNI_COMMAND\nprintf '%s\\n' \"$CNI_ARGS\" >> {log}/args-$CNI_COMMAND\nprintf '%s' \"$input\" | exec {hl}\n",
+                log = log.display(),
+                hl = self.cni_path.join("host-local").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        log
+    }
+}

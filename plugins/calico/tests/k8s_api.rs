@@ -1,0 +1,569 @@
+//! The `k8s` orchestrator with `policy.type: k8s` (Calico's calico_cni_k8s_test.go, etcd
+//! parts): Pod and Namespace come from the Kubernetes API named by `kubernetes.kubeconfig`.
+//! No apiserver can be installed on this machine, so the API is a small stand-in HTTP server
+//! (tests/common/api.rs) serving the objects each test defines. Annotations that only apply
+//! with calico-ipam are observed through a recording `calico-ipam` wrapper around host-local.
+
+mod common;
+
+use common::api::FakeApi;
+use common::*;
+use serde_json::{json, Value};
+use testkit::{Invocation, TempNetns};
+
+const NET: &str = "k8s-pod-network";
+
+fn k8s_args(pod: &str) -> String {
+    format!("K8S_POD_NAMESPACE=test;K8S_POD_NAME={pod};K8S_POD_INFRA_CONTAINER_ID=whatever")
+}
+
+fn conf(h: &Host, api: &FakeApi, extra: Value) -> Value {
+    let mut c = h.conf(
+        "1.0.0",
+        NET,
+        json!({ "policy": { "type": "k8s" },
+                "kubernetes": { "kubeconfig": api.kubeconfig(h) } }),
+    );
+    merge(&mut c, &extra);
+    c
+}
+
+fn calico_ipam(h: &Host) -> Value {
+    json!({ "type": "calico-ipam", "subnet": "10.22.0.0/24", "dataDir": h.ipam_dir() })
+}
+
+fn inv(h: &Host, cmd: &str, cid: &str, ns: &TempNetns, conf: &Value, pod: &str) -> Invocation {
+    h.invocation(cmd, cid, ns.path(), conf).args(k8s_args(pod))
+}
+
+fn wep_name(pod: &str) -> String {
+    format!("{NODE}-k8s-{}-eth0", pod.replace('-', "--"))
+}
+
+/// 10.2.1 and 10.2.2 and 10.2.14: labels, profiles, service account, named port,
+/// generateName, k8s host sysctls; DEL removes it all.
+#[test]
+fn pod_fields_reach_the_endpoint() {
+    for store in STORES {
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod(
+            "test",
+            "pod-1",
+            json!({}),
+            json!({ "serviceAccountName": "testserviceaccount",
+                    "containers": [{ "name": "c",
+                        "ports": [{ "name": "anamedport", "containerPort": 555 }] }] }),
+        );
+        let c = TempNetns::new();
+        let conf = conf(&h, &api, json!({}));
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "pod-1"));
+        run.assert_success();
+        let wep = h.wep("test", &wep_name("pod-1")).expect("endpoint");
+        assert_eq!(
+            serde_json::to_value(&wep.metadata.labels).unwrap(),
+            json!({ "app": "test", "projectcalico.org/namespace": "test",
+                    "projectcalico.org/orchestrator": "k8s",
+                    "projectcalico.org/serviceaccount": "testserviceaccount" })
+        );
+        let veth = run.json()["interfaces"][0]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mac = run.json()["interfaces"][1]["mac"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ip = run.json()["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            serde_json::to_value(&wep.spec).unwrap(),
+            json!({ "orchestrator": "k8s", "node": NODE, "containerID": "cid1", "pod": "pod-1",
+                    "endpoint": "eth0", "serviceAccountName": "testserviceaccount",
+                    "ipNetworks": [ip], "profiles": ["kns.test", "ksa.test.testserviceaccount"],
+                    "interfaceName": veth, "mac": mac,
+                    "ports": [{ "name": "anamedport", "protocol": "TCP", "port": 555,
+                                "hostPort": 0, "hostIP": "" }] })
+        );
+        assert_eq!(h.sysctl(&format!("net/ipv6/conf/{veth}/accept_ra")), "0");
+        assert_eq!(
+            h.sysctl(&format!("net/ipv4/conf/{veth}/route_localnet")),
+            "1"
+        );
+        // No profile is created with policy k8s.
+        assert!(h.profile(NET).is_none());
+        // The token from the kubeconfig was sent.
+        let reqs = api.requests.lock().unwrap().clone();
+        assert!(reqs.contains(&(
+            "/api/v1/namespaces/test/pods/pod-1".to_string(),
+            "Bearer test-token".to_string()
+        )));
+
+        h.exec(inv(&h, "DEL", "cid1", &c, &conf, "pod-1"))
+            .assert_success();
+        assert!(h.weps().is_empty());
+        assert!(!h.ip(&["-o", "link"]).contains(&veth));
+        assert!(h.reservations(NET).is_empty());
+    }
+}
+
+/// generateName is copied.
+#[test]
+fn generate_name_is_copied() {
+    let h = Host::new(Store::Local);
+    let api = FakeApi::start(&h);
+    api.namespace("test", json!({}));
+    api.put(
+        "/api/v1/namespaces/test/pods/gen-abcde",
+        json!({ "metadata": { "name": "gen-abcde", "generateName": "gen-" },
+                "spec": { "containers": [] } }),
+    );
+    let c = TempNetns::new();
+    let conf = conf(&h, &api, json!({}));
+    h.exec(inv(&h, "ADD", "cid1", &c, &conf, "gen-abcde"))
+        .assert_success();
+    let wep = h.wep("test", &wep_name("gen-abcde")).unwrap();
+    assert_eq!(wep.metadata.generate_name, "gen-");
+    // No service account: only the namespace profile.
+    assert_eq!(wep.spec.profiles, vec!["kns.test"]);
+    h.exec(inv(&h, "DEL", "cid1", &c, &conf, "gen-abcde"))
+        .assert_success();
+}
+
+/// A pod the API does not know fails ADD before any allocation.
+#[test]
+fn unknown_pod_fails_cleanly() {
+    let h = Host::new(Store::Local);
+    let api = FakeApi::start(&h);
+    api.namespace("test", json!({}));
+    let c = TempNetns::new();
+    let conf = conf(&h, &api, json!({}));
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "ghost"));
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json()["msg"], "pods \"ghost\" not found");
+    assert!(h.reservations(NET).is_empty());
+    assert!(h.weps().is_empty());
+}
+
+/// 10.2.4: host-local `usePodCidr` from the Node's podCIDRs; custom routes with and without
+/// `include_default_routes`; a requested `IP=`.
+#[test]
+fn host_local_use_pod_cidr_and_routes() {
+    for store in STORES {
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod("test", "p1", json!({}), json!({}));
+        api.node(NODE, &["10.10.0.0/24", "dead:beef::/96"]);
+        for include_default in [false, true] {
+            let c = TempNetns::new();
+            let conf = conf(
+                &h,
+                &api,
+                json!({ "include_default_routes": include_default,
+                        "ipam": { "type": "host-local", "dataDir": h.ipam_dir(),
+                          "ranges": [[{ "subnet": "usePodCidr" }], [{ "subnet": "usePodCidrIPv6" }]],
+                          "routes": [{ "dst": "10.123.0.0/16" }, { "dst": "10.124.0.0/16" },
+                                     { "dst": "dead:beef::/96" }] } }),
+            );
+            let run = h.exec(
+                h.invocation("ADD", "cid1", c.path(), &conf)
+                    .args(format!("{};IP=10.10.0.42", k8s_args("p1"))),
+            );
+            run.assert_success();
+            let ips: Vec<String> = run.json()["ips"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["address"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(ips[0], "10.10.0.42/32", "{store:?}");
+            assert!(ips[1].starts_with("dead:beef::"), "{ips:?}");
+            let r4 = c.ip_stdout(&["route"]);
+            assert!(
+                r4.contains("10.123.0.0/16 via 169.254.1.1 dev eth0"),
+                "{r4}"
+            );
+            assert!(
+                r4.contains("10.124.0.0/16 via 169.254.1.1 dev eth0"),
+                "{r4}"
+            );
+            assert_eq!(
+                r4.contains("default via 169.254.1.1"),
+                include_default,
+                "{r4}"
+            );
+            let r6 = c.ip_stdout(&["-6", "route"]);
+            assert!(
+                r6.contains("dead:beef::/96 via fe80::ecee:eeff:feee:eeee dev eth0"),
+                "{r6}"
+            );
+            assert_eq!(r6.contains("default via"), include_default, "{r6}");
+            let a = c.ip_stdout(&["addr"]);
+            assert!(!a.contains("tentative"), "{a}");
+            // DEL needs no API for usePodCidr; the address is free again.
+            h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
+                .assert_success();
+            assert!(h.reservations(NET).is_empty());
+        }
+        // No podCIDR on the node → Calico's error.
+        api.put(
+            &format!("/api/v1/nodes/{NODE}"),
+            json!({ "metadata": { "name": NODE }, "spec": {} }),
+        );
+        let c = TempNetns::new();
+        let conf = conf(
+            &h,
+            &api,
+            json!({ "ipam": { "type": "host-local", "dataDir": h.ipam_dir(),
+                              "subnet": "usePodCidr" } }),
+        );
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"));
+        assert_eq!(run.code, 1);
+        assert_eq!(run.json()["msg"], format!("no podCidr for node {NODE}"));
+    }
+}
+
+/// 10.2.5: pool annotations (pod over namespace) and ipFamilies reach calico-ipam's config.
+#[test]
+fn pool_and_family_annotations_reach_calico_ipam() {
+    let h = Host::new(Store::Local);
+    let log = h.install_fake_calico_ipam();
+    let api = FakeApi::start(&h);
+    api.namespace(
+        "test",
+        json!({ "cni.projectcalico.org/ipv4pools": "[\"ns-pool\"]",
+                "cni.projectcalico.org/ipv6pools": "[\"ns-pool6\"]" }),
+    );
+    api.pod(
+        "test",
+        "p1",
+        json!({ "cni.projectcalico.org/ipv4pools": "[\"pod-pool\",\"10.22.0.0/24\"]",
+                "cni.projectcalico.org/ipFamilies": "[\"IPv4\"]" }),
+        json!({}),
+    );
+    let c = TempNetns::new();
+    let conf = conf(&h, &api, json!({ "ipam": calico_ipam(&h) }));
+    h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"))
+        .assert_success();
+    let seen: Value =
+        serde_json::from_str(&std::fs::read_to_string(log.join("stdin-ADD")).unwrap()).unwrap();
+    assert_eq!(
+        seen["ipam"]["ipv4_pools"],
+        json!(["pod-pool", "10.22.0.0/24"])
+    );
+    assert_eq!(seen["ipam"]["ipv6_pools"], json!(["ns-pool6"]));
+    assert_eq!(seen["ipam"]["assign_ipv4"], "true");
+    assert_eq!(seen["ipam"]["assign_ipv6"], "false");
+    h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
+        .assert_success();
+
+    // A bad family is an error before any allocation.
+    api.pod(
+        "test",
+        "p2",
+        json!({ "cni.projectcalico.org/ipFamilies": "[\"IPv5\"]" }),
+        json!({}),
+    );
+    let run = h.exec(inv(&h, "ADD", "cid2", &c, &conf, "p2"));
+    assert_eq!(run.code, 1);
+    assert!(run.json()["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("error parsing ipFamilies"));
+    assert!(h.weps().is_empty());
+}
+
+/// 10.2.9: `ipAddrs` asks IPAM for that address (`IP=` in CNI_ARGS); needs calico-ipam.
+#[test]
+fn ip_addrs_annotation() {
+    for store in STORES {
+        let h = Host::new(store);
+        let log = h.install_fake_calico_ipam();
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod(
+            "test",
+            "p1",
+            json!({ "cni.projectcalico.org/ipAddrs": "[\"10.22.0.111\"]" }),
+            json!({}),
+        );
+        let c = TempNetns::new();
+        let conf = conf(&h, &api, json!({ "ipam": calico_ipam(&h) }));
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"));
+        run.assert_success();
+        assert_eq!(run.json()["ips"][0]["address"], "10.22.0.111/32");
+        assert!(std::fs::read_to_string(log.join("args-ADD"))
+            .unwrap()
+            .trim_end()
+            .ends_with(";IP=10.22.0.111"));
+        assert!(c
+            .ip_stdout(&["addr", "show", "eth0"])
+            .contains("10.22.0.111/32"));
+        assert_eq!(
+            h.wep("test", &wep_name("p1")).unwrap().spec.ip_networks,
+            vec!["10.22.0.111/32"]
+        );
+        h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
+            .assert_success();
+
+        // With host-local directly: refused.
+        let mut hl = conf.clone();
+        hl["ipam"]["type"] = json!("host-local");
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &hl, "p1"));
+        assert_eq!(run.code, 1);
+        assert_eq!(
+            run.json()["msg"],
+            "ipAddrs is not compatible with configured IPAM: host-local"
+        );
+        assert!(h.weps().is_empty());
+    }
+}
+
+/// 10.2.8: `ipAddrsNoIpam` needs the feature flag; bypasses IPAM; at most one IPv4.
+#[test]
+fn ip_addrs_no_ipam_annotation() {
+    let h = Host::new(Store::Local);
+    h.install_fake_calico_ipam();
+    let api = FakeApi::start(&h);
+    api.namespace("test", json!({}));
+    api.pod(
+        "test",
+        "p1",
+        json!({ "cni.projectcalico.org/ipAddrsNoIpam": "[\"10.0.0.1\"]" }),
+        json!({}),
+    );
+    api.pod(
+        "test",
+        "p2",
+        json!({ "cni.projectcalico.org/ipAddrsNoIpam": "[\"10.0.0.1\",\"10.0.0.2\"]" }),
+        json!({}),
+    );
+    let c = TempNetns::new();
+    let off = conf(&h, &api, json!({ "ipam": calico_ipam(&h) }));
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &off, "p1"));
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.json()["msg"],
+        "requested feature is not enabled: ip_addrs_no_ipam"
+    );
+
+    let on = conf(
+        &h,
+        &api,
+        json!({ "ipam": calico_ipam(&h), "feature_control": { "ip_addrs_no_ipam": true } }),
+    );
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &on, "p1"));
+    run.assert_success();
+    assert_eq!(run.json()["ips"][0]["address"], "10.0.0.1/32");
+    assert!(c
+        .ip_stdout(&["addr", "show", "eth0"])
+        .contains("10.0.0.1/32"));
+    assert!(h.reservations(NET).is_empty(), "no IPAM involved");
+    assert_eq!(
+        h.wep("test", &wep_name("p1")).unwrap().spec.ip_networks,
+        vec!["10.0.0.1/32"]
+    );
+    h.exec(inv(&h, "DEL", "cid1", &c, &on, "p1"))
+        .assert_success();
+
+    let c2 = TempNetns::new();
+    let run = h.exec(inv(&h, "ADD", "cid2", &c2, &on, "p2"));
+    assert_eq!(run.code, 1);
+    assert!(run.json()["msg"]
+        .as_str()
+        .unwrap()
+        .contains("more than one IPv4"));
+    assert!(h.weps().is_empty());
+}
+
+/// 10.2.6, 10.2.7, 10.2.10: allowedSourcePrefixes; floatingIPs with and without the flag.
+#[test]
+fn source_prefixes_and_floating_ips() {
+    for store in STORES {
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod(
+            "test",
+            "p1",
+            json!({ "cni.projectcalico.org/allowedSourcePrefixes": "[\"8.8.8.8/32\",\"1.1.1.0/24\"]",
+                    "cni.projectcalico.org/floatingIPs": "[\"1.1.1.1\",\"2001:647f::21\"]" }),
+            json!({}),
+        );
+        let ipam = json!({ "type": "host-local", "dataDir": h.ipam_dir(),
+            "ranges": [[{ "subnet": "10.22.0.0/24" }], [{ "subnet": "fd00:22::/64" }]] });
+        let c = TempNetns::new();
+        let off = conf(&h, &api, json!({ "ipam": ipam }));
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &off, "p1"));
+        assert_eq!(run.code, 1);
+        assert_eq!(
+            run.json()["msg"],
+            "requested feature is not enabled: floating_ips"
+        );
+        assert!(h.weps().is_empty());
+        assert!(h.reservations(NET).is_empty(), "released");
+        assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
+
+        let on = conf(
+            &h,
+            &api,
+            json!({ "ipam": ipam, "feature_control": { "floating_ips": true } }),
+        );
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &on, "p1"));
+        run.assert_success();
+        let res = run.json();
+        let v4 = res["ips"][0]["address"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches("/32");
+        let v6 = res["ips"][1]["address"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches("/128");
+        let wep = h.wep("test", &wep_name("p1")).unwrap();
+        assert_eq!(
+            serde_json::to_value(&wep.spec.ip_nats).unwrap(),
+            json!([{ "internalIP": v4, "externalIP": "1.1.1.1" },
+                   { "internalIP": v6, "externalIP": "2001:647f::21" }])
+        );
+        assert_eq!(
+            wep.spec.allow_spoofed_source_prefixes,
+            vec!["8.8.8.8/32", "1.1.1.0/24"]
+        );
+        h.exec(inv(&h, "DEL", "cid1", &c, &on, "p1"))
+            .assert_success();
+        assert!(h.weps().is_empty());
+    }
+}
+
+/// 10.2.16: hwAddr sets the container MAC; an invalid one fails and releases.
+#[test]
+fn hw_addr_annotation() {
+    let h = Host::new(Store::Local);
+    let api = FakeApi::start(&h);
+    api.namespace("test", json!({}));
+    api.pod(
+        "test",
+        "p1",
+        json!({ "cni.projectcalico.org/hwAddr": "ca:fe:ca:fe:ca:fe" }),
+        json!({}),
+    );
+    api.pod(
+        "test",
+        "p2",
+        json!({ "cni.projectcalico.org/hwAddr": "ca:fe:ca" }),
+        json!({}),
+    );
+    let c = TempNetns::new();
+    let conf = conf(&h, &api, json!({}));
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"));
+    run.assert_success();
+    assert_eq!(run.json()["interfaces"][1]["mac"], "ca:fe:ca:fe:ca:fe");
+    assert!(c
+        .ip_stdout(&["link", "show", "eth0"])
+        .contains("ca:fe:ca:fe:ca:fe"));
+    assert_eq!(
+        h.wep("test", &wep_name("p1")).unwrap().spec.mac,
+        "ca:fe:ca:fe:ca:fe"
+    );
+    h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
+        .assert_success();
+
+    let run = h.exec(inv(&h, "ADD", "cid2", &c, &conf, "p2"));
+    assert_eq!(run.code, 1);
+    assert!(run.json()["msg"]
+        .as_str()
+        .unwrap()
+        .starts_with("failed to parse MAC address ca:fe:ca"));
+    assert!(h.reservations(NET).is_empty());
+    assert!(h.weps().is_empty());
+}
+
+/// An https API server is refused (no TLS client yet) with code 2, before any allocation.
+#[test]
+fn https_api_server_is_refused() {
+    let h = Host::new(Store::Local);
+    let c = TempNetns::new();
+    let conf = h.conf(
+        "1.0.0",
+        NET,
+        json!({ "policy": { "type": "k8s" },
+                "kubernetes": { "k8s_api_root": "https://127.0.0.1:6443" } }),
+    );
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"));
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json()["code"], 2);
+    assert!(h.reservations(NET).is_empty());
+}
+
+/// `policy_setup_timeout_seconds`: ADD waits for Felix's status file (here written by the
+/// test); a negative value is an error that leaves nothing behind.
+#[test]
+fn policy_setup_wait() {
+    let h = Host::new(Store::Local);
+    let api = FakeApi::start(&h);
+    api.namespace("test", json!({}));
+    api.pod("test", "p1", json!({}), json!({}));
+    let status = h.dir.path().join("endpoint-status");
+    std::fs::create_dir_all(&status).unwrap();
+    std::fs::write(status.join("k8s test%2Fp1 eth0"), "{}").unwrap();
+    let c = TempNetns::new();
+    let good = conf(
+        &h,
+        &api,
+        json!({ "policy_setup_timeout_seconds": 30, "endpoint_status_dir": status }),
+    );
+    h.exec(inv(&h, "ADD", "cid1", &c, &good, "p1"))
+        .assert_success();
+    h.exec(inv(&h, "DEL", "cid1", &c, &good, "p1"))
+        .assert_success();
+
+    let bad = conf(&h, &api, json!({ "policy_setup_timeout_seconds": -1 }));
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &bad, "p1"));
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json()["msg"], "invalid pod startup delay of -1");
+    assert!(h.weps().is_empty());
+    assert!(h.reservations(NET).is_empty());
+    assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
+}
+
+/// 10.2.15: `calico -t` with a kubeconfig also needs the API server's `/version`.
+#[test]
+fn test_connection_checks_the_api() {
+    let h = Host::new(Store::Local);
+    let api = FakeApi::start(&h);
+    let conf = conf(&h, &api, json!({}));
+    // What the local store does on first use; `-t` itself only reads it.
+    h.ds(|ds| {
+        ds.ensure_cluster_information("test", "test").unwrap();
+    });
+    let t = |conf: &Value| {
+        let bytes = serde_json::to_vec(conf).unwrap();
+        h.netns
+            .run(move || {
+                use std::io::Write;
+                let mut child = std::process::Command::new(calico())
+                    .arg("-t")
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                child.stdin.take().unwrap().write_all(&bytes).unwrap();
+                let out = child.wait_with_output().unwrap();
+                (
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                )
+            })
+            .unwrap()
+    };
+    // No /version object yet: the stand-in answers 404.
+    let (code, out) = t(&conf);
+    assert_eq!(code, Some(1), "{out}");
+    api.put("/version", json!({ "major": "1", "minor": "31" }));
+    assert_eq!(t(&conf), (Some(0), String::new()));
+}
