@@ -15,7 +15,6 @@ mod netns;
 mod route;
 mod sysctl;
 mod veth;
-mod veth_queues;
 
 pub use addr::IpFamily;
 pub use error::{go_quote, strerror, NetkitError};

@@ -2,7 +2,7 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use netlink_packet_route::link::{InfoData, InfoVeth};
+use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use crate::{Link, NetNs, NetkitError, Netlink, Result};
@@ -22,11 +22,44 @@ impl Netlink {
         peer_ns: Option<&NetNs>,
         mtu: Option<u32>,
     ) -> Result<Link> {
+        self.create_veth(name, peer_name, peer_ns, mtu, None)
+    }
+
+    /// [`Netlink::veth_create`] with `queues` TX and RX queues on both ends (Calico's
+    /// `num_queues`; the kernel's default is 1).
+    pub fn veth_create_with_queues(
+        &self,
+        name: &str,
+        peer_name: &str,
+        peer_ns: Option<&NetNs>,
+        mtu: Option<u32>,
+        queues: u32,
+    ) -> Result<Link> {
+        self.create_veth(name, peer_name, peer_ns, mtu, Some(queues))
+    }
+
+    fn create_veth(
+        &self,
+        name: &str,
+        peer_name: &str,
+        peer_ns: Option<&NetNs>,
+        mtu: Option<u32>,
+        queues: Option<u32>,
+    ) -> Result<Link> {
         let mut peer = LinkMessageBuilder::<LinkUnspec>::new().name(peer_name);
         let mut local = LinkVeth::new(name, peer_name);
         if let Some(mtu) = mtu {
             peer = peer.mtu(mtu);
             local = local.mtu(mtu);
+        }
+        // Without `queues` nothing is sent, so the kernel's default applies.
+        if let Some(q) = queues {
+            peer = peer
+                .append_extra_attribute(LinkAttribute::NumTxQueues(q))
+                .append_extra_attribute(LinkAttribute::NumRxQueues(q));
+            local = local
+                .append_extra_attribute(LinkAttribute::NumTxQueues(q))
+                .append_extra_attribute(LinkAttribute::NumRxQueues(q));
         }
         if let Some(ns) = peer_ns {
             // The fd only has to be open while the kernel handles the
