@@ -1,1 +1,185 @@
-fn main() {}
+//! calicoctl for the Rust CNI suite: calicoctl's verbs for what users need without
+//! calico-node — resources from manifests (`apply/create/delete -f`, `get`) and IPAM
+//! (`ipam show`, `ipam check`, `ipam release --ip`). The datastore comes from the same
+//! environment as calicoctl's (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_*_FILE`, with
+//! `CALICO_` overrides), plus `DATASTORE_PATH` for the local store.
+
+mod ipam;
+mod manifest;
+mod resources;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use datastore::resources::{Node, NodeSpec};
+use datastore::{Datastore, ResourceKey};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(name = "calicoctl", version, about = "Calico admin CLI (cni-rs)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create or replace resources from a file (JSON or YAML; "-" is stdin).
+    Apply {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+    },
+    /// Create resources from a file; fails if one exists.
+    Create {
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+    },
+    /// Delete resources named in a file, or `delete <kind> <name>`.
+    Delete {
+        kind: Option<String>,
+        name: Option<String>,
+        #[arg(short = 'f', long = "filename")]
+        file: Option<String>,
+    },
+    /// Show resources: `get <kind> [name]` or `get -f file`.
+    Get {
+        kind: Option<String>,
+        name: Option<String>,
+        #[arg(short = 'f', long = "filename")]
+        file: Option<String>,
+        /// json or yaml
+        #[arg(short = 'o', long = "output", default_value = "yaml")]
+        output: String,
+    },
+    /// IP address management.
+    Ipam {
+        #[command(subcommand)]
+        cmd: IpamCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum IpamCmd {
+    /// Usage per pool (and per block).
+    Show {
+        #[arg(long)]
+        show_blocks: bool,
+    },
+    /// Consistency check: leaked addresses, missing and orphaned handles.
+    Check,
+    /// Release an address whoever holds it.
+    Release {
+        #[arg(long)]
+        ip: String,
+    },
+}
+
+fn open() -> Result<Datastore> {
+    let ds = Datastore::from_netconf(&json!({})).context("failed to open the datastore")?;
+    if ds.backend() == "local" {
+        // No calico-node on a local-store host: the first use makes the cluster ready and
+        // registers this node (pools stay explicit).
+        ds.ensure_cluster_information(env!("CARGO_PKG_VERSION"), "cni-rs")?;
+        let node = calico_ipam::nodename::determine(&calico_ipam::nodename::NodenameConf {
+            nodename: std::env::var("NODENAME").unwrap_or_default(),
+            ..Default::default()
+        });
+        if ds
+            .get_resource(&ResourceKey::<NodeSpec>::global(&node))?
+            .is_none()
+        {
+            match ds.create_resource(&Node::new(&node, NodeSpec::default())) {
+                Ok(_) => {}
+                Err(e) if e.is_already_exists() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(ds)
+}
+
+fn print(objs: Vec<Value>, output: &str) -> Result<()> {
+    let out = if objs.len() == 1 {
+        objs.into_iter().next().unwrap_or(Value::Null)
+    } else {
+        json!({"apiVersion": "projectcalico.org/v3", "kind": "List", "items": objs})
+    };
+    match output {
+        "json" => println!("{}", serde_json::to_string_pretty(&out)?),
+        "yaml" => print!("{}", serde_norway::to_string(&out)?),
+        o => bail!("unrecognized output format '{o}'"),
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let ds = open()?;
+    match cli.cmd {
+        Cmd::Apply { file } => {
+            println!(
+                "{}",
+                resources::run_verb(&ds, resources::Verb::Apply, &manifest::read(&file)?)?
+            )
+        }
+        Cmd::Create { file } => {
+            println!(
+                "{}",
+                resources::run_verb(&ds, resources::Verb::Create, &manifest::read(&file)?)?
+            )
+        }
+        Cmd::Delete { kind, name, file } => {
+            let docs = match (file, kind, name) {
+                (Some(f), _, _) => manifest::read(&f)?,
+                (None, Some(k), Some(n)) => vec![json!({"kind": k, "metadata": {"name": n}})],
+                _ => bail!("delete needs -f <file> or <kind> <name>"),
+            };
+            println!(
+                "{}",
+                resources::run_verb(&ds, resources::Verb::Delete, &docs)?
+            )
+        }
+        Cmd::Get {
+            kind,
+            name,
+            file,
+            output,
+        } => {
+            let objs = match (file, kind) {
+                (Some(f), _) => {
+                    let mut out = Vec::new();
+                    for d in manifest::read(&f)? {
+                        let k = d
+                            .get("kind")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
+                        let n = d["metadata"]["name"].as_str().map(str::to_string);
+                        out.extend(resources::get(&ds, &k, n.as_deref())?);
+                    }
+                    out
+                }
+                (None, Some(k)) => resources::get(&ds, &k, name.as_deref())?,
+                (None, None) => bail!("get needs a resource type or -f <file>"),
+            };
+            print(objs, &output)?
+        }
+        Cmd::Ipam { cmd } => match cmd {
+            IpamCmd::Show { show_blocks } => print!("{}", ipam::show(&ds, show_blocks)?),
+            IpamCmd::Check => {
+                let report = ipam::check(&ds)?;
+                print!("{}", report.render());
+                if !report.is_clean() {
+                    std::process::exit(1);
+                }
+            }
+            IpamCmd::Release { ip } => println!("{}", ipam::release(&ds, &ip)?),
+        },
+    }
+    Ok(())
+}
+
+fn main() {
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("{e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,1 +1,210 @@
-fn main() {}
+//! CNI `calico-ipam`: Calico's IPAM plugin. ADD assigns addresses from Calico IP pools (or the
+//! specific `IP=` of CNI_ARGS) through the datastore, DEL releases the container's handle (and
+//! the pre-v3 legacy handle), CHECK is a no-op as in Calico, and GC/STATUS (CNI 1.1), which
+//! Calico does not have, are real: GC frees this node's handles of dead containers, STATUS
+//! says whether the datastore and a usable pool are there.
+
+mod config;
+mod gc;
+mod lock;
+mod status;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use calico_ipam::ipam::pools;
+use calico_ipam::{AutoAssignArgs, Ipam, IpamError};
+use datastore::model::{ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP};
+use datastore::resources::{Node, NodeSpec};
+use datastore::{Datastore, ResourceKey};
+use ipnetwork::IpNetwork;
+use libcni::skel::{self, CmdArgs, Plugin};
+use libcni::types::{v100, Route};
+use libcni::{version, CniCode, CniError, CniResult, PluginInfo};
+
+#[global_allocator]
+static ALLOC: skel::PluginAllocator = skel::PluginAllocator;
+
+struct CalicoIpam;
+
+impl Plugin for CalicoIpam {
+    fn add(&self, args: &CmdArgs) -> Result<CniResult, CniError> {
+        let (conf, raw) = config::parse(&args.stdin_data)?;
+        let node = conf.nodename();
+        let ds = open(&raw, &node)?;
+        let cni_args = config::args(&args.args)?;
+        let handle = format!("{}.{}", conf.name, args.container_id);
+        let mut attrs = BTreeMap::from([
+            (ATTR_NODE.to_string(), node.clone()),
+            (
+                ATTR_TIMESTAMP.to_string(),
+                datastore::time::go_utc_string(SystemTime::now()),
+            ),
+        ]);
+        if cni_args.is_k8s() {
+            attrs.insert(ATTR_POD.into(), cni_args.pod.clone());
+            attrs.insert(ATTR_NAMESPACE.into(), cni_args.namespace.clone());
+        }
+        let ipam = Ipam::new(&ds);
+        let ips: Vec<IpNetwork> = match cni_args.ip {
+            Some(ip) => {
+                let _lock = lock::acquire(&conf.ipam_lock_file);
+                ipam.assign_ip(ip, &handle, &attrs, &node)
+                    .map_err(|e| e.to_cni())?;
+                vec![IpNetwork::from(ip)]
+            }
+            None => auto_assign(&ipam, &conf, &ds, handle, attrs, node)?,
+        };
+        let result = v100::Result100 {
+            cni_version: v100::IMPLEMENTED.into(),
+            interfaces: Vec::new(),
+            ips: ips
+                .iter()
+                .map(|&address| v100::IpConfig {
+                    interface: None,
+                    address,
+                    gateway: None,
+                })
+                .collect(),
+            // Calico v3.32: one route per address, keeping the block mask.
+            routes: ips.iter().map(|&dst| Route::new(dst, None)).collect(),
+            dns: Default::default(),
+        };
+        CniResult::V100(result)
+            .get_as_version(&conf.cni_version)
+            .map_err(CniError::internal)
+    }
+
+    fn del(&self, args: &CmdArgs) -> Result<(), CniError> {
+        let (conf, raw) = config::parse(&args.stdin_data)?;
+        let node = conf.nodename();
+        let ds = open(&raw, &node)?;
+        let cni_args = config::args(&args.args)?;
+        let ipam = Ipam::new(&ds);
+        let _lock = lock::acquire(&conf.ipam_lock_file);
+        for handle in [
+            format!("{}.{}", conf.name, args.container_id),
+            cni_args.legacy_handle(&args.container_id),
+        ] {
+            match ipam.release_by_handle(&handle) {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.to_cni()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Calico's calico-ipam has no CHECK: success, no output.
+    fn check(&self, _args: &CmdArgs) -> Result<(), CniError> {
+        Ok(())
+    }
+
+    fn gc(&self, args: &CmdArgs) -> Result<(), CniError> {
+        gc::run(args)
+    }
+
+    fn status(&self, args: &CmdArgs) -> Result<(), CniError> {
+        status::run(args)
+    }
+}
+
+/// Auto-assignment with Calico's dual-stack rollback: a family that came up short releases
+/// what the other family got, then the shortfall is the error.
+fn auto_assign(
+    ipam: &Ipam,
+    conf: &config::Conf,
+    ds: &Datastore,
+    handle: String,
+    attrs: BTreeMap<String, String>,
+    node: String,
+) -> Result<Vec<IpNetwork>, CniError> {
+    let (num4, num6) = (conf.num4(), conf.num6());
+    let v4pools = pools::resolve(ds, &conf.ipam.ipv4_pools, true).map_err(|e| e.to_cni())?;
+    let v6pools = pools::resolve(ds, &conf.ipam.ipv6_pools, false).map_err(|e| e.to_cni())?;
+    let args = AutoAssignArgs {
+        num4,
+        num6,
+        handle,
+        attrs,
+        host: node,
+        ipv4_pools: v4pools,
+        ipv6_pools: v6pools,
+        max_blocks_per_host: 0,
+    };
+    let (v4, v6) = {
+        let _lock = lock::acquire(&conf.ipam_lock_file);
+        ipam.auto_assign(&args).map_err(|e| e.to_cni())?
+    };
+    let release = |ips: &[IpNetwork]| {
+        let addrs: Vec<IpAddr> = ips.iter().map(IpNetwork::ip).collect();
+        // Best effort, as in Calico: the DEL by handle frees anything left.
+        let _ = ipam.release_ips(&addrs);
+    };
+    if num4 == 1 && v4.ips.len() < num4 && num6 == 1 && !v6.ips.is_empty() {
+        release(&v6.ips);
+    }
+    if num6 == 1 && v6.ips.len() < num6 && num4 == 1 && !v4.ips.is_empty() {
+        release(&v4.ips);
+    }
+    let mut out = Vec::new();
+    if num4 == 1 {
+        if let Some(e) = v4.partial_fulfillment_error() {
+            return Err(CniError::internal(format!(
+                "failed to request IPv4 addresses: {e}"
+            )));
+        }
+        out.push(v4.ips[0]);
+    }
+    if num6 == 1 {
+        if let Some(e) = v6.partial_fulfillment_error() {
+            return Err(CniError::internal(format!(
+                "failed to request IPv6 addresses: {e}"
+            )));
+        }
+        out.push(v6.ips[0]);
+    }
+    Ok(out)
+}
+
+/// Opens the datastore the NetConf names. On the local store (one machine, no calico-node) the
+/// first use initialises ClusterInformation and this Node, which calico-node would otherwise
+/// create.
+pub(crate) fn open(raw: &serde_json::Value, node: &str) -> Result<Datastore, CniError> {
+    let ds = Datastore::from_netconf(raw).map_err(|e| e.to_cni())?;
+    if ds.backend() == "local" {
+        ensure_local_node(&ds, node).map_err(|e| e.to_cni())?;
+    }
+    Ok(ds)
+}
+
+pub(crate) fn ensure_local_node(ds: &Datastore, node: &str) -> Result<(), IpamError> {
+    ds.ensure_cluster_information(env!("CARGO_PKG_VERSION"), "cni-rs")?;
+    if ds
+        .get_resource(&ResourceKey::<NodeSpec>::global(node))?
+        .is_none()
+    {
+        match ds.create_resource(&Node::new(node, NodeSpec::default())) {
+            Ok(_) => {}
+            Err(e) if e.is_already_exists() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    // Calico parses its flags before skel: `-v` prints the version.
+    if let Some(flag) = std::env::args().nth(1) {
+        if flag == "-v" || flag == "--v" {
+            println!("v{}", env!("CARGO_PKG_VERSION"));
+            std::process::exit(0);
+        }
+    }
+    skel::run(
+        &CalicoIpam,
+        &PluginInfo::supports(version::ALL),
+        &format!("Calico CNI IPAM v{}", env!("CARGO_PKG_VERSION")),
+    )
+}

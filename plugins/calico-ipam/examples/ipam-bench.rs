@@ -1,0 +1,160 @@
+//! Allocation throughput of the calico-ipam binary: ADDs per second at 1, 8 and 32 concurrent
+//! plugin processes (16 node names, each with its own host lock, as 16 hosts would), on the
+//! local store and on a real etcd, next to the raw etcd transaction rate (32 threads of
+//! create-if-absent transactions, each its own client) measured in the same run, and the peak
+//! RSS of a plugin process.
+//!
+//! ```sh
+//! RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release \
+//!     --target x86_64-unknown-linux-musl -p calico-ipam
+//! cargo run --release -p calico-ipam --example ipam-bench -- \
+//!     target/x86_64-unknown-linux-musl/release/calico-ipam 400
+//! ```
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use datastore::resources::{IpPool, IpPoolSpec, Node, NodeSpec};
+use datastore::Datastore;
+use serde_json::{json, Value};
+
+const NODES: usize = 16;
+
+struct Target {
+    name: &'static str,
+    keys: Value,
+    dir: tempfile::TempDir,
+}
+
+fn run(bin: &str, cmd: &str, cid: &str, conf: &[u8]) -> bool {
+    let mut child = Command::new(bin)
+        .env("CNI_COMMAND", cmd)
+        .env("CNI_CONTAINERID", cid)
+        .env("CNI_NETNS", "/var/run/netns/bench")
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", "/opt/cni/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn calico-ipam");
+    let _ = child.stdin.take().unwrap().write_all(conf);
+    child.wait().map(|s| s.success()).unwrap_or(false)
+}
+
+fn conf(t: &Target, node: usize) -> Vec<u8> {
+    let mut c = json!({"cniVersion": "1.0.0", "name": "bench", "type": "calico",
+        "nodename": format!("node{node}"),
+        "ipam_lock_file": t.dir.path().join(format!("node{node}.lock")).display().to_string(),
+        "ipam": {"type": "calico-ipam"}});
+    for (k, v) in t.keys.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    serde_json::to_vec(&c).unwrap()
+}
+
+fn parallel(n: usize, conc: usize, f: impl Fn(usize) + Sync) -> f64 {
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..conc {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= n {
+                    break;
+                }
+                f(i);
+            });
+        }
+    });
+    start.elapsed().as_secs_f64()
+}
+
+fn setup(t: &Target) {
+    let ds = Datastore::from_netconf(&t.keys).unwrap();
+    ds.apply_resource(&IpPool::new("bench", IpPoolSpec::with_cidr("10.0.0.0/12")))
+        .unwrap();
+    for n in 0..NODES {
+        ds.apply_resource(&Node::new(format!("node{n}"), NodeSpec::default()))
+            .unwrap();
+    }
+}
+
+fn raw_etcd_rate(keys: &Value, n: usize) -> f64 {
+    let secs = parallel(32, 32, |t| {
+        let ds = Datastore::from_netconf(keys).unwrap();
+        for i in 0..n / 32 {
+            ds.kv()
+                .create(&format!("/bench/raw/{t}/{i}"), b"{\"x\":1}")
+                .unwrap();
+        }
+    });
+    (n / 32 * 32) as f64 / secs
+}
+
+fn max_child_rss_kib() -> i64 {
+    // SAFETY: plain getrusage into a zeroed struct.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    ru.ru_maxrss
+}
+
+fn main() {
+    let mut argv = std::env::args().skip(1);
+    let bin = argv
+        .next()
+        .unwrap_or_else(|| "target/x86_64-unknown-linux-musl/release/calico-ipam".into());
+    let n: usize = argv.next().and_then(|s| s.parse().ok()).unwrap_or(400);
+    let etcd = testkit::EtcdServer::start();
+    let local_dir = tempfile::tempdir().unwrap();
+    let targets = [
+        Target {
+            name: "local",
+            keys: json!({"datastore_type": "local",
+                         "datastore_path": local_dir.path().join("store").display().to_string()}),
+            dir: tempfile::tempdir().unwrap(),
+        },
+        Target {
+            name: "etcd",
+            keys: json!({"etcd_endpoints": etcd.endpoint()}),
+            dir: tempfile::tempdir().unwrap(),
+        },
+    ];
+    let raw = raw_etcd_rate(&targets[1].keys, 3200);
+    println!("calico-ipam: {bin}, {n} ADDs per run, {NODES} node names\n");
+    println!("| backend | concurrency | ADD/s | DEL/s |");
+    println!("|---|---|---|---|");
+    let mut round = 0;
+    for t in &targets {
+        setup(t);
+        for conc in [1, 8, 32] {
+            round += 1;
+            let confs: Vec<Vec<u8>> = (0..NODES).map(|k| conf(t, k)).collect();
+            let failed = AtomicUsize::new(0);
+            let add = parallel(n, conc, |i| {
+                if !run(&bin, "ADD", &format!("r{round}c{i}"), &confs[i % NODES]) {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            let del = parallel(n, conc, |i| {
+                run(&bin, "DEL", &format!("r{round}c{i}"), &confs[i % NODES]);
+            });
+            println!(
+                "| {} | {conc} | {:.0} | {:.0} |{}",
+                t.name,
+                n as f64 / add,
+                n as f64 / del,
+                match failed.load(Ordering::SeqCst) {
+                    0 => String::new(),
+                    f => format!(" {f} ADDs failed"),
+                }
+            );
+        }
+    }
+    println!("\nraw etcd create transactions (32 clients): {raw:.0}/s");
+    println!(
+        "peak RSS of a calico-ipam process: {} KiB",
+        max_child_rss_kib()
+    );
+}

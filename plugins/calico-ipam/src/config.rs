@@ -1,0 +1,120 @@
+//! calico-ipam's NetConf (the keys it reads of a calico NetConf) and CNI_ARGS.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use calico_ipam::nodename::NodenameConf;
+use libcni::types::CniArgs;
+use libcni::CniError;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IpamConf {
+    /// A JSON string: only "false" disables IPv4 (booleans are a decode error, as in Go).
+    #[serde(default)]
+    pub assign_ipv4: Option<String>,
+    /// Only "true" enables IPv6.
+    #[serde(default)]
+    pub assign_ipv6: Option<String>,
+    #[serde(default)]
+    pub ipv4_pools: Vec<String>,
+    #[serde(default)]
+    pub ipv6_pools: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Conf {
+    #[serde(rename = "cniVersion", default)]
+    pub cni_version: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub nodename: String,
+    #[serde(default)]
+    pub nodename_file: String,
+    #[serde(default)]
+    pub hostname: String,
+    #[serde(default)]
+    pub ipam_lock_file: String,
+    #[serde(default)]
+    pub ipam: IpamConf,
+}
+
+impl Conf {
+    pub fn num4(&self) -> usize {
+        usize::from(self.ipam.assign_ipv4.as_deref() != Some("false"))
+    }
+
+    pub fn num6(&self) -> usize {
+        usize::from(self.ipam.assign_ipv6.as_deref() == Some("true"))
+    }
+
+    pub fn nodename(&self) -> String {
+        calico_ipam::nodename::determine(&NodenameConf {
+            nodename: self.nodename.clone(),
+            nodename_file: self.nodename_file.clone(),
+            hostname: self.hostname.clone(),
+        })
+    }
+}
+
+/// The config, and the raw JSON for the datastore selection.
+pub fn parse(stdin: &[u8]) -> Result<(Conf, Value), CniError> {
+    let fail = |e: String| CniError::internal(format!("failed to load netconf: {e}"));
+    let conf: Conf = libcni::ci::from_slice(stdin).map_err(|e| fail(e.to_string()))?;
+    let raw: Value = serde_json::from_slice(stdin).map_err(|e| fail(e.to_string()))?;
+    Ok((conf, raw))
+}
+
+/// The CNI_ARGS calico-ipam knows.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    pub pod: String,
+    pub namespace: String,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+pub fn args(raw: &str) -> Result<Args, CniError> {
+    let known = [
+        "K8S_POD_NAME",
+        "K8S_POD_NAMESPACE",
+        "K8S_POD_INFRA_CONTAINER_ID",
+        "K8S_POD_UID",
+        "IP",
+        "CNI_TEST_NAMESPACE",
+    ];
+    let parsed = CniArgs::parse(raw, &known).map_err(CniError::internal)?;
+    let mut out = Args::default();
+    for pair in &parsed.known {
+        match pair.key.as_str() {
+            "K8S_POD_NAME" => out.pod = pair.value.clone(),
+            "K8S_POD_NAMESPACE" => out.namespace = pair.value.clone(),
+            "IP" => {
+                out.ip = Some(pair.value.parse().map_err(|_| {
+                    CniError::internal(
+                        pair.value_error(format!("invalid IP address: {}", pair.value)),
+                    )
+                })?)
+            }
+            _ => {}
+        }
+    }
+    parsed.check_unknown().map_err(CniError::internal)?;
+    Ok(out)
+}
+
+impl Args {
+    /// Orchestrator `k8s` iff both pod and namespace are given.
+    pub fn is_k8s(&self) -> bool {
+        !self.pod.is_empty() && !self.namespace.is_empty()
+    }
+
+    /// The pre-v3 handle also released on DEL: `<namespace>.<pod>` for k8s, else the
+    /// container ID.
+    pub fn legacy_handle(&self, container_id: &str) -> String {
+        if self.is_k8s() {
+            format!("{}.{}", self.namespace, self.pod)
+        } else {
+            container_id.to_string()
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! GC (CNI 1.1): release this node's handles of this network whose container is not among
+//! `cni.dev/valid-attachments`. `null` means no attachment is live; an absent key means the
+//! runtime said nothing, so nothing is released.
+
+use std::collections::BTreeSet;
+
+use calico_ipam::ipam::block_ops::ordinals_of_handle;
+use calico_ipam::Ipam;
+use datastore::model::ATTR_NODE;
+use datastore::{BlockKey, HandleList};
+use ipnetwork::IpNetwork;
+use libcni::skel::CmdArgs;
+use libcni::{CniCode, CniError};
+use serde_json::Value;
+
+use crate::config;
+
+pub fn run(args: &CmdArgs) -> Result<(), CniError> {
+    let (conf, raw) = config::parse(&args.stdin_data)?;
+    let Some(live) = valid_attachments(&raw) else {
+        return Ok(());
+    };
+    let node = conf.nodename();
+    let ds = crate::open(&raw, &node)?;
+    let ipam = Ipam::new(&ds);
+    let prefix = format!("{}.", conf.name);
+    let _lock = crate::lock::acquire(&conf.ipam_lock_file);
+    let mut errors = Vec::new();
+    for (key, handle) in ds.list(&HandleList).map_err(|e| e.to_cni())? {
+        let Some(container) = key.id.strip_prefix(&prefix) else {
+            continue;
+        };
+        if live.contains(container) {
+            continue;
+        }
+        // Only handles whose addresses this node allocated: other nodes GC their own.
+        let mine = handle.value.block.keys().any(|cidr| {
+            let Ok(cidr) = cidr.parse::<IpNetwork>() else {
+                return false;
+            };
+            ds.get(&BlockKey::new(cidr))
+                .ok()
+                .flatten()
+                .is_some_and(|b| {
+                    ordinals_of_handle(&b.value, &key.id).iter().any(|&o| {
+                        b.value
+                            .attributes_at(o)
+                            .and_then(|a| a.active_owner_attrs.get(ATTR_NODE))
+                            .is_some_and(|n| *n == node)
+                    })
+                })
+        });
+        if !mine {
+            continue;
+        }
+        if let Err(e) = ipam.release_by_handle(&key.id) {
+            if !e.is_not_found() {
+                errors.push(e.to_cni());
+            }
+        }
+    }
+    // Keep going past failures; report the first.
+    errors.into_iter().next().map_or(Ok(()), Err)
+}
+
+/// The live container IDs; `None` when the runtime sent neither key.
+fn valid_attachments(raw: &Value) -> Option<BTreeSet<String>> {
+    let obj = raw.as_object()?;
+    let list = obj
+        .get("cni.dev/valid-attachments")
+        .or_else(|| obj.get("cni.dev/attachments"))?;
+    Some(
+        list.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.get("containerID")?.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
+}

@@ -1,0 +1,196 @@
+//! Giving addresses and blocks back: by handle (CNI DEL), by address (dual-stack rollback,
+//! `calicoctl ipam release`), and a host's affinity for a block.
+
+use std::net::IpAddr;
+
+use datastore::model::{AffinityState, Block, BlockAffinity};
+use datastore::{BlockAffinityKey, BlockKey, BlockList, Change, DatastoreError, HandleKey};
+use ipnetwork::IpNetwork;
+
+use super::{block_ops, Ipam, MAX_RETRIES};
+use crate::error::Result;
+
+impl Ipam<'_> {
+    /// Frees every address of `handle` and deletes the handle. `NotFound` when there is no
+    /// such handle (the CNI DEL ignores that). Emptied unaffine blocks are deleted.
+    pub fn release_by_handle(&self, handle: &str) -> Result<()> {
+        let hkey = HandleKey::new(handle);
+        let Some(h) = self.ds.get(&hkey)? else {
+            return Err(DatastoreError::NotFound {
+                identifier: hkey.to_string(),
+            }
+            .into());
+        };
+        for cidr in h.value.block.keys() {
+            let Ok(cidr) = cidr.parse::<IpNetwork>() else {
+                continue;
+            };
+            let (_, after) =
+                self.release_in_block(cidr, |b| block_ops::ordinals_of_handle(b, handle))?;
+            if let Some(block) = after.filter(Block::is_empty) {
+                self.release_if_unselected(cidr, &block)?;
+            }
+        }
+        // Delete the handle outright rather than counting down: a process killed between
+        // writing the handle and writing its block leaves counts with no allocation behind them,
+        // and this DEL must still leave nothing.
+        match self.ds.delete(&hkey, Some(h.revision)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) if e.is_conflict() => {
+                self.ds.modify(&hkey, MAX_RETRIES, |_| Ok(Change::Delete))?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Frees the given addresses whoever holds them and fixes up their handles. Returns the
+    /// addresses that were not allocated.
+    pub fn release_ips(&self, ips: &[IpAddr]) -> Result<Vec<IpAddr>> {
+        let mut unallocated = Vec::new();
+        let blocks = self.ds.list(&BlockList::default())?;
+        for &ip in ips {
+            let Some((key, _)) = blocks.iter().find(|(k, _)| k.cidr.contains(ip)) else {
+                unallocated.push(ip);
+                continue;
+            };
+            let cidr = key.cidr;
+            let (freed, _) = self.release_in_block(cidr, |b| {
+                b.ordinal_of(ip)
+                    .filter(|&o| b.allocations.get(o).is_some_and(Option::is_some))
+                    .into_iter()
+                    .collect()
+            })?;
+            if freed.is_empty() {
+                unallocated.push(ip);
+            }
+            for (handle, n) in freed {
+                self.decrement_handle(&handle, cidr, n)?;
+            }
+        }
+        Ok(unallocated)
+    }
+
+    /// An emptied block affine to a host whose node no pool containing the block selects any
+    /// more (or whose pool is gone or disabled) gives its affinity back, as libcalico-go's
+    /// release does. A missing node counts as not selected.
+    fn release_if_unselected(&self, cidr: IpNetwork, block: &Block) -> Result<()> {
+        let Some(host) = block
+            .affinity
+            .as_deref()
+            .and_then(|a| a.strip_prefix("host:"))
+        else {
+            return Ok(());
+        };
+        let version = if cidr.is_ipv4() { 4 } else { 6 };
+        let selected = match super::pools::enabled_pools(self.ds, version)?
+            .into_iter()
+            .find(|p| p.cidr.contains(cidr.network()))
+        {
+            None => false,
+            Some(pool) => match super::pools::node_labels(self.ds, host) {
+                Ok(labels) => pool.selects(&labels),
+                Err(e) if e.is_not_found() => false,
+                Err(e) => return Err(e),
+            },
+        };
+        if !selected {
+            super::retry_release(|| self.release_block_affinity(cidr, host, true, None))?;
+        }
+        Ok(())
+    }
+
+    /// Releases the ordinals `pick` chooses in block `cidr` (compare-and-swap, retried) and
+    /// returns the handles freed with their counts, and the block as written (`None` when it
+    /// was deleted or nothing changed). An emptied block without affinity is deleted.
+    fn release_in_block(
+        &self,
+        cidr: IpNetwork,
+        pick: impl Fn(&Block) -> Vec<usize>,
+    ) -> Result<(std::collections::BTreeMap<String, i64>, Option<Block>)> {
+        let bkey = BlockKey::new(cidr);
+        for _ in 0..MAX_RETRIES {
+            let Some(cur) = self.ds.get(&bkey)? else {
+                return Ok(Default::default());
+            };
+            let ordinals = pick(&cur.value);
+            if ordinals.is_empty() {
+                return Ok(Default::default());
+            }
+            let mut block = cur.value.clone();
+            let freed = block_ops::release(&mut block, &ordinals);
+            let deleted = block.is_empty() && block.affinity.is_none();
+            let res = if deleted {
+                self.ds.delete(&bkey, Some(cur.revision)).map(|_| ())
+            } else {
+                self.ds.update(&bkey, &block, cur.revision).map(|_| ())
+            };
+            match res {
+                Ok(()) => return Ok((freed, (!deleted).then_some(block))),
+                Err(e) if e.is_conflict() || e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DatastoreError::RetriesExhausted {
+            attempts: MAX_RETRIES,
+        }
+        .into())
+    }
+
+    /// libcalico-go's `releaseBlockAffinity`: `host`'s claim on `cidr` goes to
+    /// `pendingDeletion`, then an empty block is deleted (a non-empty one loses its affinity),
+    /// then the affinity is compare-and-deleted. `Ok(false)` when there is nothing to release,
+    /// the block is another host's (our stale affinity is deleted), `require_empty` and it is
+    /// not, or its sequence number is no longer `required_seq`. Lost races are `Conflict`.
+    pub fn release_block_affinity(
+        &self,
+        cidr: IpNetwork,
+        host: &str,
+        require_empty: bool,
+        required_seq: Option<u64>,
+    ) -> Result<bool> {
+        let bkey = BlockKey::new(cidr);
+        let akey = BlockAffinityKey::host(host, cidr);
+        let Some(aff) = self.ds.get(&akey)? else {
+            return Ok(false);
+        };
+        let Some(block) = self.ds.get(&bkey)? else {
+            return Ok(false);
+        };
+        if required_seq.is_some_and(|s| s != block.value.sequence_number) {
+            return Ok(false);
+        }
+        if block.value.affinity.is_some()
+            && block.value.affinity.as_deref() != Some(Block::host_affinity(host).as_str())
+        {
+            let _ = self.ds.delete(&akey, None);
+            return Ok(false);
+        }
+        if require_empty && !block.value.is_empty() {
+            return Ok(false);
+        }
+        let rev = self.ds.update(
+            &akey,
+            &BlockAffinity::new(AffinityState::PendingDeletion),
+            aff.revision,
+        )?;
+        if block.value.is_empty() {
+            match self.ds.delete(&bkey, Some(block.revision)) {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            let mut b = block.value.clone();
+            b.affinity = None;
+            b.affinity_claim_time = None;
+            self.ds.update(&bkey, &b, block.revision)?;
+        }
+        match self.ds.delete(&akey, Some(rev)) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(true),
+            Err(e) => Err(e.into()),
+        }
+    }
+}

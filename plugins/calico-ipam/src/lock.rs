@@ -1,0 +1,43 @@
+//! The best-effort host-wide IPAM lock (`ipam_lock_file`, default `/var/run/calico/ipam.lock`):
+//! serialises this host's plugin processes so they do not race each other on the host's
+//! block. Any failure just means running unlocked, as in Calico.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
+
+pub const DEFAULT_LOCK_FILE: &str = "/var/run/calico/ipam.lock";
+
+/// Held until dropped (closing the descriptor drops the flock).
+pub struct HostLock(#[allow(dead_code)] Option<File>);
+
+pub fn acquire(path: &str) -> HostLock {
+    let path = if path.is_empty() {
+        DEFAULT_LOCK_FILE
+    } else {
+        path
+    };
+    if let Some(dir) = Path::new(path).parent() {
+        let _ = DirBuilder::new().recursive(true).mode(0o777).create(dir);
+    }
+    let Ok(file) = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+    else {
+        return HostLock(None);
+    };
+    loop {
+        // SAFETY: a valid descriptor we own.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc == 0 {
+            return HostLock(Some(file));
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return HostLock(None);
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! STATUS (CNI 1.1): code 50 (plugin not available) when the datastore cannot be reached, is
+//! not ready, or has no pool this node could allocate from.
+
+use calico_ipam::ipam::pools;
+use datastore::Datastore;
+use libcni::error::code::PLUGIN_NOT_AVAILABLE;
+use libcni::skel::CmdArgs;
+use libcni::CniError;
+
+use crate::config;
+
+pub fn run(args: &CmdArgs) -> Result<(), CniError> {
+    let (conf, raw) = config::parse(&args.stdin_data)?;
+    let node = conf.nodename();
+    let unavailable = |msg: String| CniError::new(PLUGIN_NOT_AVAILABLE, msg);
+    let ds = Datastore::from_netconf(&raw).map_err(|e| unavailable(e.to_string()))?;
+    if ds.backend() == "local" {
+        crate::ensure_local_node(&ds, &node).map_err(|e| unavailable(e.to_string()))?;
+    }
+    match ds.is_ready() {
+        Ok(true) => {}
+        Ok(false) => return Err(unavailable("datastore is not ready".into())),
+        Err(e) => return Err(unavailable(e.to_string())),
+    }
+    for (num, v4, entries) in [
+        (conf.num4(), true, &conf.ipam.ipv4_pools),
+        (conf.num6(), false, &conf.ipam.ipv6_pools),
+    ] {
+        if num == 0 {
+            continue;
+        }
+        let requested = pools::resolve(&ds, entries, v4).map_err(|e| unavailable(e.to_string()))?;
+        pools::select(&ds, if v4 { 4 } else { 6 }, &node, &requested)
+            .map_err(|e| unavailable(e.to_string()))?;
+    }
+    Ok(())
+}
