@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use testkit::TempNetns;
 
+mod chains;
+
 struct Sample {
     wall: Duration,
     max_rss_kib: i64,
@@ -436,6 +438,9 @@ fn main() {
         ));
     }
     table.push_str(&host_local_fill(&ours, &go));
+    if ours.join("calico").exists() && go.join("bridge").exists() {
+        table.push_str(&chains::run(&ours, &go, iterations.clamp(1, 30)));
+    }
     print!("{table}");
     if let Some(out) = out {
         let doc = format!(
