@@ -32,30 +32,13 @@ const ARG_KEYS: &[&str] = &[
 ];
 
 /// Node name: `nodename`, then the contents of `nodename_file`, then `hostname`, then the OS
-/// host name (lower-cased, trimmed).
+/// host name (lower-cased, trimmed); calico-ipam decides it the same way.
 pub fn node_name(conf: &NetConf) -> String {
-    if !conf.nodename.is_empty() {
-        return conf.nodename.clone();
-    }
-    if let Ok(s) = std::fs::read_to_string(&conf.nodename_file) {
-        // Read verbatim, as Calico does.
-        return s;
-    }
-    if !conf.hostname.is_empty() {
-        return conf.hostname.clone();
-    }
-    os_hostname()
-}
-
-fn os_hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for its length; gethostname NUL-terminates on success.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).trim().to_lowercase()
+    calico_ipam::nodename::determine(&calico_ipam::nodename::NodenameConf {
+        nodename: conf.nodename.clone(),
+        nodename_file: conf.nodename_file.clone(),
+        hostname: conf.hostname.clone(),
+    })
 }
 
 /// The nodename-file check of ADD and DEL: unless optional, the file must exist (it proves
