@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use crate::batch::{Read, Write};
 use crate::error::{DatastoreError, Result};
 
 /// An etcd revision (`int64` in etcd's API). 0 is never the revision of a stored key.
@@ -62,6 +63,17 @@ pub trait Kv: Send + Sync {
 
     /// The store's current revision: the revision of the latest write.
     fn revision(&self) -> Result<Revision>;
+
+    /// Answers several reads at once (one round trip on etcd, one consistent snapshot): one
+    /// list of pairs per read, in order.
+    fn read_many(&self, reads: &[Read]) -> Result<Vec<Vec<KvPair>>>;
+
+    /// Applies `writes` atomically under one new revision, which it returns; if any
+    /// precondition fails nothing is written and the first failing write's error
+    /// (`AlreadyExists`, `Conflict`, `NotFound`) is returned. Other writers and batched reads
+    /// never see part of a transaction; on the local store a machine crash part-way can leave
+    /// a prefix of the writes applied (etcd applies all or none), so order them accordingly.
+    fn txn(&self, writes: &[Write]) -> Result<Revision>;
 }
 
 /// Runs `op` until it does not fail with a lost compare-and-swap (`Conflict`, or

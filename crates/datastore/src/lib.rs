@@ -14,6 +14,7 @@
 //! Errors are [`DatastoreError`]s with a CNI code ([`libcni::CniCode`]): 11 "try again later"
 //! where a retry can succeed.
 
+pub mod batch;
 mod cluster;
 pub mod config;
 pub mod error;

@@ -1,7 +1,9 @@
 //! The typed datastore: Calico objects under Calico's keys, on any [`Kv`] backend.
 
+use std::sync::Mutex;
 use std::time::SystemTime;
 
+use crate::batch::{Read, Write};
 use crate::error::{DatastoreError, Result};
 use crate::keys::{IpamConfigKey, Key, ListOptions, ResourceKey, ResourceList};
 use crate::kv::{retry_on_conflict, Kv, KvPair, Revision};
@@ -32,11 +34,65 @@ pub enum Change<V> {
 /// Calico's objects on a key-value backend.
 pub struct Datastore {
     kv: Box<dyn Kv>,
+    /// Answers of a [`Datastore::prefetch`] not used yet; each serves one read, and any write
+    /// through this handle drops them all (so nobody reads back older than their own write).
+    prefetched: Mutex<Vec<(Read, Vec<KvPair>)>>,
 }
 
 impl Datastore {
     pub fn new(kv: Box<dyn Kv>) -> Self {
-        Datastore { kv }
+        Datastore {
+            kv,
+            prefetched: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Reads several keys and listings in one round trip and keeps the answers for the typed
+    /// reads that follow: the next `get` of each key and `list` of each prefix is answered
+    /// from them (once). A hot path that knows what it will read calls this first.
+    pub fn prefetch(&self, reads: Vec<Read>) -> Result<()> {
+        let answers = self.kv.read_many(&reads)?;
+        let mut cache = self.cache();
+        cache.clear();
+        cache.extend(reads.into_iter().zip(answers));
+        Ok(())
+    }
+
+    /// Applies several writes as one transaction (see [`Kv::txn`]).
+    pub fn commit(&self, writes: &[Write]) -> Result<Revision> {
+        self.forget_prefetched();
+        self.kv.txn(writes)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Vec<(Read, Vec<KvPair>)>> {
+        // A panic elsewhere cannot leave the cache half-updated: recover it as is.
+        self.prefetched.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take_prefetched(&self, read: &Read) -> Option<Vec<KvPair>> {
+        let mut cache = self.cache();
+        let at = cache.iter().position(|(r, _)| r == read)?;
+        Some(cache.swap_remove(at).1)
+    }
+
+    fn forget_prefetched(&self) {
+        self.cache().clear();
+    }
+
+    fn raw_get(&self, path: String) -> Result<Option<KvPair>> {
+        let read = Read::Key(path);
+        match self.take_prefetched(&read) {
+            Some(pairs) => Ok(pairs.into_iter().next()),
+            None => self.kv.get(read.key()),
+        }
+    }
+
+    fn raw_list(&self, prefix: String) -> Result<Vec<KvPair>> {
+        let read = Read::Prefix(prefix);
+        match self.take_prefetched(&read) {
+            Some(pairs) => Ok(pairs),
+            None => self.kv.list(read.key()),
+        }
     }
 
     /// The raw key-value interface (for exports, tools and tests).
@@ -53,10 +109,8 @@ impl Datastore {
 
     /// The value at `key`, `None` when absent. A value that does not parse is an error.
     pub fn get<K: Key>(&self, key: &K) -> Result<Option<Versioned<K::Value>>> {
-        let path = key.path();
         match self
-            .kv
-            .get(&path)
+            .raw_get(key.path())
             .map_err(|e| e.with_identifier(|| key.to_string()))?
         {
             None => Ok(None),
@@ -66,6 +120,7 @@ impl Datastore {
 
     /// Creates `key` if absent; `AlreadyExists` otherwise.
     pub fn create<K: Key>(&self, key: &K, value: &K::Value) -> Result<Revision> {
+        self.forget_prefetched();
         self.kv
             .create(&key.path(), &value.encode())
             .map_err(|e| e.with_identifier(|| key.to_string()))
@@ -78,6 +133,7 @@ impl Datastore {
         value: &K::Value,
         revision: Revision,
     ) -> Result<Revision> {
+        self.forget_prefetched();
         self.kv
             .update(&key.path(), &value.encode(), revision)
             .map_err(|e| e.with_identifier(|| key.to_string()))
@@ -85,6 +141,7 @@ impl Datastore {
 
     /// Writes `key` unconditionally.
     pub fn put<K: Key>(&self, key: &K, value: &K::Value) -> Result<Revision> {
+        self.forget_prefetched();
         self.kv
             .put(&key.path(), &value.encode())
             .map_err(|e| e.with_identifier(|| key.to_string()))
@@ -97,6 +154,7 @@ impl Datastore {
         key: &K,
         revision: Option<Revision>,
     ) -> Result<Option<Versioned<K::Value>>> {
+        self.forget_prefetched();
         let old = self
             .kv
             .delete(&key.path(), revision)
@@ -107,7 +165,7 @@ impl Datastore {
     /// Every key of a listing with its value, sorted by path. Like libcalico-go, paths that do
     /// not parse as the listing's keys and values that do not parse are skipped.
     pub fn list<L: ListOptions>(&self, opts: &L) -> Result<Vec<Listed<L::Key>>> {
-        let pairs = self.kv.list(&opts.prefix())?;
+        let pairs = self.raw_list(opts.prefix())?;
         Ok(pairs
             .iter()
             .filter_map(|pair| {

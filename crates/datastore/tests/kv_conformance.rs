@@ -8,6 +8,7 @@ use std::sync::Barrier;
 use std::thread;
 
 use common::Fixture;
+use datastore::batch::{Read, Write};
 use datastore::{retry_on_conflict, DatastoreError, Kv};
 use libcni::CniCode;
 
@@ -24,6 +25,9 @@ for_each_backend!(
     concurrent_compare_and_swap_increments_lose_nothing,
     concurrent_creates_have_one_winner,
     clients_see_each_others_writes,
+    batched_reads_answer_each_read_in_order,
+    transactions_write_all_or_nothing,
+    concurrent_transactions_lose_nothing,
 );
 
 fn get_of_an_absent_key_is_none(f: &dyn Fixture) {
@@ -344,4 +348,155 @@ fn clients_see_each_others_writes(f: &dyn Fixture) {
     assert_eq!(a.get("/t/shared").unwrap().unwrap().value, b"from b");
     assert_eq!(a.revision().unwrap(), b.revision().unwrap());
     let _: &dyn Kv = a.as_ref();
+}
+
+fn batched_reads_answer_each_read_in_order(f: &dyn Fixture) {
+    let kv = f.open();
+    let r1 = kv.create("/t/b/one", b"1").unwrap();
+    let r2 = kv.create("/t/b/two", b"2").unwrap();
+    kv.create("/t/c", b"3").unwrap();
+    let answers = kv
+        .read_many(&[
+            Read::Key("/t/b/two".into()),
+            Read::Key("/t/absent".into()),
+            Read::Prefix("/t/b/".into()),
+            Read::Prefix("/t/none/".into()),
+        ])
+        .unwrap();
+    let keys = |i: usize| -> Vec<(&str, i64)> {
+        answers[i]
+            .iter()
+            .map(|p| (p.key.as_str(), p.revision))
+            .collect()
+    };
+    assert_eq!(answers.len(), 4);
+    assert_eq!(keys(0), [("/t/b/two", r2)]);
+    assert!(answers[1].is_empty());
+    assert_eq!(keys(2), [("/t/b/one", r1), ("/t/b/two", r2)]);
+    assert!(answers[3].is_empty());
+}
+
+fn transactions_write_all_or_nothing(f: &dyn Fixture) {
+    let kv = f.open();
+    let block = kv.create("/t/block", b"v1").unwrap();
+    let old = kv.create("/t/old", b"x").unwrap();
+    let rev = kv
+        .txn(&[
+            Write::Create {
+                key: "/t/handle".into(),
+                value: b"h1".to_vec(),
+            },
+            Write::Update {
+                key: "/t/block".into(),
+                value: b"v2".to_vec(),
+                revision: block,
+            },
+            Write::Delete {
+                key: "/t/old".into(),
+                revision: Some(old),
+            },
+        ])
+        .unwrap();
+    assert_eq!(
+        kv.revision().unwrap(),
+        rev,
+        "one revision for the whole transaction"
+    );
+    let got = |k: &str| kv.get(k).unwrap().map(|p| (p.value, p.revision));
+    assert_eq!(got("/t/handle"), Some((b"h1".to_vec(), rev)));
+    assert_eq!(got("/t/block"), Some((b"v2".to_vec(), rev)));
+    assert_eq!(got("/t/old"), None);
+
+    // A stale revision on the second write: nothing is written, and the error names it.
+    let err = kv
+        .txn(&[
+            Write::Create {
+                key: "/t/new".into(),
+                value: b"n".to_vec(),
+            },
+            Write::Update {
+                key: "/t/block".into(),
+                value: b"v3".to_vec(),
+                revision: block,
+            },
+        ])
+        .unwrap_err();
+    assert!(err.is_conflict(), "{err:?}");
+    assert_eq!(err.current().unwrap().revision, rev);
+    assert_eq!(got("/t/new"), None, "the first write was not applied");
+    assert_eq!(got("/t/block"), Some((b"v2".to_vec(), rev)));
+    assert_eq!(
+        kv.revision().unwrap(),
+        rev,
+        "a failed transaction writes nothing"
+    );
+
+    let err = kv
+        .txn(&[Write::Create {
+            key: "/t/handle".into(),
+            value: b"again".to_vec(),
+        }])
+        .unwrap_err();
+    assert!(err.is_already_exists(), "{err:?}");
+    let err = kv
+        .txn(&[Write::Delete {
+            key: "/t/gone".into(),
+            revision: None,
+        }])
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err:?}");
+}
+
+/// Many clients each move one unit from a shared counter to their own key in one transaction:
+/// the sum never changes, so no transaction was applied half or on a stale read.
+fn concurrent_transactions_lose_nothing(f: &dyn Fixture) {
+    const CLIENTS: usize = 6;
+    const MOVES: usize = 10;
+    let kv = f.open();
+    kv.create("/t/pool", (CLIENTS * MOVES).to_string().as_bytes())
+        .unwrap();
+    thread::scope(|s| {
+        for c in 0..CLIENTS {
+            let kv = f.open();
+            s.spawn(move || {
+                let mine = format!("/t/mine/{c}");
+                for _ in 0..MOVES {
+                    retry_on_conflict(1000, |_| {
+                        let got =
+                            kv.read_many(&[Read::Key("/t/pool".into()), Read::Key(mine.clone())])?;
+                        let pool = &got[0][0];
+                        let left: usize = String::from_utf8_lossy(&pool.value).parse().unwrap();
+                        let own = got[1].first();
+                        let have: usize =
+                            own.map_or(0, |p| String::from_utf8_lossy(&p.value).parse().unwrap());
+                        let own_write = match own {
+                            None => Write::Create {
+                                key: mine.clone(),
+                                value: b"1".to_vec(),
+                            },
+                            Some(p) => Write::Update {
+                                key: mine.clone(),
+                                value: (have + 1).to_string().into_bytes(),
+                                revision: p.revision,
+                            },
+                        };
+                        kv.txn(&[
+                            own_write,
+                            Write::Update {
+                                key: "/t/pool".into(),
+                                value: (left - 1).to_string().into_bytes(),
+                                revision: pool.revision,
+                            },
+                        ])
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let value =
+        |p: &datastore::KvPair| -> usize { String::from_utf8_lossy(&p.value).parse().unwrap() };
+    assert_eq!(value(&kv.get("/t/pool").unwrap().unwrap()), 0);
+    let moved: Vec<usize> = kv.list("/t/mine/").unwrap().iter().map(value).collect();
+    assert_eq!(moved, vec![MOVES; CLIENTS]);
 }

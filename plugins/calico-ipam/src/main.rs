@@ -15,9 +15,10 @@ use std::time::SystemTime;
 
 use calico_ipam::ipam::pools;
 use calico_ipam::{AutoAssignArgs, Ipam, IpamError};
+use datastore::batch::Read;
 use datastore::model::{ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP};
 use datastore::resources::{Node, NodeSpec};
-use datastore::{Datastore, ResourceKey};
+use datastore::{Datastore, HandleKey, ResourceKey};
 use ipnetwork::IpNetwork;
 use libcni::skel::{self, CmdArgs, Plugin};
 use libcni::types::{v100, Route};
@@ -83,10 +84,20 @@ impl Plugin for CalicoIpam {
         let cni_args = config::args(&args.args)?;
         let ipam = Ipam::new(&ds);
         let _lock = lock::acquire(&conf.ipam_lock_file);
-        for handle in [
-            format!("{}.{}", conf.name, args.container_id),
+        let handles = [
             cni_args.legacy_handle(&args.container_id),
-        ] {
+            format!("{}.{}", conf.name, args.container_id),
+        ];
+        // Both handles in one round trip. The legacy (pre-v3) one goes first: it is almost
+        // never there, so releasing it writes nothing and keeps the other read valid.
+        ds.prefetch(
+            handles
+                .iter()
+                .map(|h| Read::of(&HandleKey::new(h)))
+                .collect(),
+        )
+        .map_err(|e| e.to_cni())?;
+        for handle in handles {
             match ipam.release_by_handle(&handle) {
                 Ok(()) => {}
                 Err(e) if e.is_not_found() => {}

@@ -15,6 +15,7 @@ use etcd_client::{
     KeyValue, TlsOptions, Txn, TxnOp, TxnOpResponse,
 };
 
+use crate::batch::{Read, Write};
 use crate::config::EtcdConfig;
 use crate::error::{DatastoreError, Result};
 use crate::kv::{Kv, KvPair, Revision};
@@ -259,6 +260,93 @@ impl Kv for EtcdStore {
             }
         })?;
         Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
+    fn read_many(&self, reads: &[Read]) -> Result<Vec<Vec<KvPair>>> {
+        // A transaction without comparisons runs its `then` reads at one revision.
+        let txn = Txn::new().and_then(reads.iter().map(range_op).collect::<Vec<_>>());
+        let kv = self.client.kv_client();
+        let resp = self.call(|| {
+            let (mut kv, txn) = (kv.clone(), txn.clone());
+            async move { kv.txn(txn).await }
+        })?;
+        let answers: Vec<Vec<KvPair>> = resp
+            .op_responses()
+            .iter()
+            .filter_map(|op| match op {
+                TxnOpResponse::Get(get) => Some(get.kvs().iter().map(pair).collect()),
+                _ => None,
+            })
+            .collect();
+        if answers.len() != reads.len() {
+            return Err(DatastoreError::Request(format!(
+                "etcdv3: {} answers to {} reads",
+                answers.len(),
+                reads.len()
+            )));
+        }
+        Ok(answers)
+    }
+
+    fn txn(&self, writes: &[Write]) -> Result<Revision> {
+        let compares: Vec<Compare> = writes
+            .iter()
+            .map(|w| match w {
+                Write::Create { key, .. } => Compare::version(key.as_str(), CompareOp::Equal, 0),
+                Write::Update { key, revision, .. }
+                | Write::Delete {
+                    key,
+                    revision: Some(revision),
+                } => Compare::mod_revision(key.as_str(), CompareOp::Equal, *revision),
+                Write::Delete {
+                    key,
+                    revision: None,
+                } => Compare::version(key.as_str(), CompareOp::Greater, 0),
+            })
+            .collect();
+        let ops: Vec<TxnOp> = writes
+            .iter()
+            .map(|w| match w {
+                Write::Create { key, value } | Write::Update { key, value, .. } => {
+                    TxnOp::put(key.as_str(), value.clone(), None)
+                }
+                Write::Delete { key, .. } => TxnOp::delete(key.as_str(), None),
+            })
+            .collect();
+        // On failure, read every key back to say which precondition failed and why.
+        let reads: Vec<TxnOp> = writes.iter().map(|w| TxnOp::get(w.key(), None)).collect();
+        let txn = Txn::new().when(compares).and_then(ops).or_else(reads);
+        let kv = self.client.kv_client();
+        let resp = self.call(|| {
+            let (mut kv, txn) = (kv.clone(), txn.clone());
+            async move { kv.txn(txn).await }
+        })?;
+        if resp.succeeded() {
+            return Ok(resp.header().map_or(0, |h| h.revision()));
+        }
+        let current = resp.op_responses().into_iter().map(|op| match op {
+            TxnOpResponse::Get(get) => get.kvs().first().map(pair),
+            _ => None,
+        });
+        Err(writes
+            .iter()
+            .zip(current)
+            .find_map(|(w, cur)| w.failure(cur.as_ref()))
+            .unwrap_or_else(|| DatastoreError::Conflict {
+                identifier: writes.first().map_or("", |w| w.key()).to_string(),
+                current: None,
+            }))
+    }
+}
+
+/// The range request of one batched read; an empty prefix means every key.
+fn range_op(read: &Read) -> TxnOp {
+    match read {
+        Read::Key(key) => TxnOp::get(key.as_str(), None),
+        Read::Prefix(p) if p.is_empty() => {
+            TxnOp::get("\0", Some(GetOptions::new().with_all_keys()))
+        }
+        Read::Prefix(p) => TxnOp::get(p.as_str(), Some(GetOptions::new().with_prefix())),
     }
 }
 

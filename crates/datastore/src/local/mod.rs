@@ -20,6 +20,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use crate::batch::{Read, Write as TxnWrite};
 use crate::error::{DatastoreError, Result};
 use crate::kv::{Kv, KvPair, Revision};
 
@@ -117,8 +118,17 @@ impl LocalStore {
         key: &str,
         decide: impl FnOnce(Option<&KvPair>) -> Result<Write>,
     ) -> Result<(Revision, Option<KvPair>)> {
-        layout::check_key(key)?;
         let _lock = self.lock(true)?;
+        let (path, current) = self.read_for_write(key)?;
+        let op = decide(current.as_ref())?;
+        let revision = self.next_revision(current.as_ref().map_or(0, |c| c.revision))?;
+        self.apply(key, &path, revision, op)?;
+        Ok((revision, current))
+    }
+
+    /// The current pair of a key about to be written (the caller holds the write lock) and the
+    /// file it lives in.
+    fn read_for_write(&self, key: &str) -> Result<(PathBuf, Option<KvPair>)> {
         let (path, current) = self.read(key)?;
         if current.is_none() && path.exists() {
             // A different key owns this (hashed) file name.
@@ -127,25 +137,74 @@ impl LocalStore {
                 reason: "its file name collides with another key's in the local store",
             });
         }
-        let op = decide(current.as_ref())?;
+        Ok((path, current))
+    }
+
+    /// Takes the next revision, above the counter and above `at_least` (the written keys'
+    /// own revisions). The counter is durable before the values it numbers: a crash in between
+    /// wastes a revision, never reuses one.
+    fn next_revision(&self, at_least: Revision) -> Result<Revision> {
         let counter = self.counter()?;
-        let last = counter.read()?;
-        let revision = last.max(current.as_ref().map_or(0, |c| c.revision)) + 1;
-        // The counter is durable before the value it numbers: a crash in between wastes a
-        // revision, never reuses one.
+        let revision = counter.read()?.max(at_least) + 1;
         counter.write(revision)?;
+        Ok(revision)
+    }
+
+    /// Replaces or removes the file of `key` (the caller holds the write lock).
+    fn apply(&self, key: &str, path: &Path, revision: Revision, op: Write) -> Result<()> {
         let dir = path.parent().unwrap_or(&self.data).to_path_buf();
         match op {
             Write::Put(value) => {
                 files::create_dirs(&self.data, &dir)?;
-                files::replace_atomically(&path, &files::encode_value(key, revision, &value))?;
+                files::replace_atomically(path, &files::encode_value(key, revision, &value))
             }
             Write::Remove => {
-                files::remove_durably(&path)?;
+                files::remove_durably(path)?;
                 files::prune_empty_dirs(&self.data, &dir);
+                Ok(())
             }
         }
-        Ok((revision, current))
+    }
+
+    /// Every pair whose key starts with `prefix`, sorted (the caller holds a lock).
+    fn list_locked(&self, prefix: &str) -> Result<Vec<KvPair>> {
+        if !prefix.is_empty() && !prefix.starts_with('/') {
+            return Ok(Vec::new()); // every stored key starts with '/'
+        }
+        let (dir, partial) = layout::prefix_dir(&self.data, prefix);
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                return Ok(out)
+            }
+            Err(e) => return Err(DatastoreError::io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| DatastoreError::io(&dir, e))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            // Only descend where the partial segment can match (hashed names might).
+            let stem = name.strip_suffix(layout::VALUE_SUFFIX).unwrap_or(&name);
+            if layout::unescape(stem).is_some_and(|seg| !seg.starts_with(partial)) {
+                continue;
+            }
+            let path = entry.path();
+            if name.ends_with(layout::VALUE_SUFFIX) {
+                if let Some(pair) = files::read_value(&path)? {
+                    if pair.key.starts_with(prefix) {
+                        out.push(pair);
+                    }
+                }
+            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                self.collect(&path, prefix, &mut out)?;
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     /// Every value file under `dir` (recursively), whose key starts with `prefix`.
@@ -236,49 +295,52 @@ impl Kv for LocalStore {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<KvPair>> {
-        if !prefix.is_empty() && !prefix.starts_with('/') {
-            return Ok(Vec::new()); // every stored key starts with '/'
-        }
         let _lock = self.lock(false)?;
-        let (dir, partial) = layout::prefix_dir(&self.data, prefix);
-        let mut out = Vec::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                return Ok(out)
-            }
-            Err(e) => return Err(DatastoreError::io(&dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| DatastoreError::io(&dir, e))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') {
-                continue;
-            }
-            // Only descend where the partial segment can match (hashed names might).
-            let stem = name.strip_suffix(layout::VALUE_SUFFIX).unwrap_or(&name);
-            if layout::unescape(stem).is_some_and(|seg| !seg.starts_with(partial)) {
-                continue;
-            }
-            let path = entry.path();
-            if name.ends_with(layout::VALUE_SUFFIX) {
-                if let Some(pair) = files::read_value(&path)? {
-                    if pair.key.starts_with(prefix) {
-                        out.push(pair);
-                    }
-                }
-            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                self.collect(&path, prefix, &mut out)?;
-            }
-        }
-        out.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(out)
+        self.list_locked(prefix)
     }
 
     fn revision(&self) -> Result<Revision> {
         let _lock = self.lock(false)?;
         self.counter()?.read()
+    }
+
+    fn read_many(&self, reads: &[Read]) -> Result<Vec<Vec<KvPair>>> {
+        // The shared lock makes the batch one snapshot, as etcd's single-revision reads.
+        let _lock = self.lock(false)?;
+        reads
+            .iter()
+            .map(|r| match r {
+                Read::Key(key) => Ok(self.read(key)?.1.into_iter().collect()),
+                Read::Prefix(prefix) => self.list_locked(prefix),
+            })
+            .collect()
+    }
+
+    fn txn(&self, writes: &[TxnWrite]) -> Result<Revision> {
+        let _lock = self.lock(true)?;
+        let mut planned = Vec::with_capacity(writes.len());
+        let mut newest = 0;
+        for w in writes {
+            let (path, current) = self.read_for_write(w.key())?;
+            if let Some(e) = w.failure(current.as_ref()) {
+                return Err(e);
+            }
+            newest = newest.max(current.map_or(0, |c| c.revision));
+            planned.push(path);
+        }
+        let revision = self.next_revision(newest)?;
+        // In the caller's order: a crash part-way leaves a prefix of the writes done, so
+        // callers put first what is harmless alone (Calico IPAM: the handle before the block).
+        for (w, path) in writes.iter().zip(&planned) {
+            let op = match w {
+                TxnWrite::Create { value, .. } | TxnWrite::Update { value, .. } => {
+                    Write::Put(value.clone())
+                }
+                TxnWrite::Delete { .. } => Write::Remove,
+            };
+            self.apply(w.key(), path, revision, op)?;
+        }
+        Ok(revision)
     }
 }
 

@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use datastore::batch::{Read, Write};
 use datastore::model::{AffinityState, Block, BlockAffinity, Handle};
-use datastore::resources::{IpReservationSpec, ALLOWED_USE_WORKLOAD};
+use datastore::resources::{IpPoolSpec, IpReservationSpec, NodeSpec, ALLOWED_USE_WORKLOAD};
 use datastore::{
     BlockAffinityKey, BlockAffinityList, BlockKey, BlockList, Change, Datastore, DatastoreError,
-    HandleKey, ResourceList, Versioned,
+    HandleKey, IpamConfigKey, ResourceKey, ResourceList, Revision, Versioned,
 };
 use ipnetwork::IpNetwork;
 
@@ -133,6 +134,15 @@ impl<'a> Ipam<'a> {
     ) -> Result<()> {
         let host = args.host.as_str();
         let num = out.num_requested;
+        // Everything this assignment reads before it picks a block, in one round trip.
+        self.ds.prefetch(vec![
+            Read::listing(&ResourceList::<IpReservationSpec>::all()),
+            Read::of(&ResourceKey::<NodeSpec>::global(host)),
+            Read::listing(&ResourceList::<IpPoolSpec>::all()),
+            Read::listing(&BlockAffinityList::host(host, Some(version))),
+            Read::of(&IpamConfigKey),
+            Read::of(&HandleKey::new(&args.handle)),
+        ])?;
         let reservations = self.reservations(version)?;
         let (pools, affine) = self.prepare_affine_blocks(version, host, requested)?;
         let config = self.ds.ipam_config()?;
@@ -500,21 +510,56 @@ impl<'a> Ipam<'a> {
             if ips.is_empty() {
                 return Ok(ips);
             }
-            self.increment_handle(&args.handle, cidr, ips.len() as i64)?;
-            match self.ds.update(&bkey, &block, cur.revision) {
-                Ok(_) => return Ok(ips),
-                Err(e) => {
-                    self.decrement_handle(&args.handle, cidr, ips.len() as i64)?;
-                    if !e.is_conflict() && !e.is_not_found() {
-                        return Err(e.into());
-                    }
-                }
+            if self.commit_allocation(&bkey, &block, cur.revision, &args.handle, ips.len())? {
+                return Ok(ips);
             }
+            // Lost a race on the block or the handle: read both again.
+            self.ds.prefetch(vec![
+                Read::of(&bkey),
+                Read::of(&HandleKey::new(&args.handle)),
+            ])?;
         }
         Err(DatastoreError::RetriesExhausted {
             attempts: MAX_RETRIES,
         }
         .into())
+    }
+
+    /// Writes `block` (read at `revision`) and counts its `n` new addresses in `handle`, in one
+    /// transaction: both or neither, so a lost race or a crash never leaves a handle count
+    /// without its allocation (libcalico-go writes the handle, then the block, then undoes
+    /// the handle on failure). The handle goes first, which is what the local store leaves
+    /// behind if a crash stops it part-way: a DEL frees that. False when a race was lost.
+    fn commit_allocation(
+        &self,
+        bkey: &BlockKey,
+        block: &Block,
+        revision: Revision,
+        handle: &str,
+        n: usize,
+    ) -> Result<bool> {
+        let hkey = HandleKey::new(handle);
+        let cidr = bkey.cidr.to_string();
+        let handle_write = match self.ds.get(&hkey)? {
+            None => {
+                let mut h = Handle::default();
+                h.increment(&cidr, n as i64);
+                Write::create(&hkey, &h)
+            }
+            Some(cur) => {
+                let mut h = cur.value;
+                h.increment(&cidr, n as i64);
+                Write::update(&hkey, &h, cur.revision)
+            }
+        };
+        match self
+            .ds
+            .commit(&[handle_write, Write::update(bkey, block, revision)])
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_conflict() || e.is_not_found() || e.is_already_exists() => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Assigns one specific address (CNI_ARGS `IP=`), claiming its block for `host` when the
@@ -558,40 +603,14 @@ impl<'a> Ipam<'a> {
             if !block_ops::allocate_ordinal(&mut block, ordinal, handle, attrs) {
                 return Err(IpamError::msg("Address already assigned in block"));
             }
-            self.increment_handle(handle, cidr, 1)?;
-            match self.ds.update(&bkey, &block, cur.revision) {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    self.decrement_handle(handle, cidr, 1)?;
-                    if !e.is_conflict() && !e.is_not_found() {
-                        return Err(e.into());
-                    }
-                }
+            if self.commit_allocation(&bkey, &block, cur.revision, handle, 1)? {
+                return Ok(());
             }
         }
         Err(DatastoreError::RetriesExhausted {
             attempts: MAX_RETRIES,
         }
         .into())
-    }
-
-    fn increment_handle(&self, handle: &str, cidr: IpNetwork, n: i64) -> Result<()> {
-        let key = HandleKey::new(handle);
-        let cidr = cidr.to_string();
-        // Usually the handle is new: one create instead of a get and a create.
-        let mut fresh = Handle::default();
-        fresh.increment(&cidr, n);
-        match self.ds.create(&key, &fresh) {
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_already_exists() => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.ds.modify(&key, MAX_RETRIES, |cur| {
-            let mut h = cur.cloned().unwrap_or_default();
-            h.increment(&cidr, n);
-            Ok(Change::Put(h))
-        })?;
-        Ok(())
     }
 
     fn decrement_handle(&self, handle: &str, cidr: IpNetwork, n: i64) -> Result<()> {

@@ -1,10 +1,12 @@
 //! Giving addresses and blocks back: by handle (CNI DEL), by address (dual-stack rollback,
 //! `calicoctl ipam release`), and a host's affinity for a block.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use datastore::batch::Write;
 use datastore::model::{AffinityState, Block, BlockAffinity};
-use datastore::{BlockAffinityKey, BlockKey, BlockList, Change, DatastoreError, HandleKey};
+use datastore::{BlockAffinityKey, BlockKey, BlockList, Change, DatastoreError, HandleKey, Key};
 use ipnetwork::IpNetwork;
 
 use super::{block_ops, Ipam, MAX_RETRIES};
@@ -21,15 +23,32 @@ impl Ipam<'_> {
             }
             .into());
         };
-        for cidr in h.value.block.keys() {
-            let Ok(cidr) = cidr.parse::<IpNetwork>() else {
-                continue;
-            };
-            let (_, after) =
-                self.release_in_block(cidr, |b| block_ops::ordinals_of_handle(b, handle))?;
+        let cidrs: Vec<IpNetwork> = h
+            .value
+            .block
+            .keys()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        let mut handle_deleted = false;
+        for (i, &cidr) in cidrs.iter().enumerate() {
+            // The last block's write also deletes the handle: one transaction instead of two
+            // in the common one-block case.
+            let with_handle = (i + 1 == cidrs.len()).then(|| Write::Delete {
+                key: hkey.path(),
+                revision: Some(h.revision),
+            });
+            let (_, after, applied) = self.release_in_block(
+                cidr,
+                |b| block_ops::ordinals_of_handle(b, handle),
+                with_handle,
+            )?;
+            handle_deleted |= applied;
             if let Some(block) = after.filter(Block::is_empty) {
                 self.release_if_unselected(cidr, &block)?;
             }
+        }
+        if handle_deleted {
+            return Ok(());
         }
         // Delete the handle outright rather than counting down: a process killed between
         // writing the handle and writing its block leaves counts with no allocation behind them,
@@ -56,12 +75,16 @@ impl Ipam<'_> {
                 continue;
             };
             let cidr = key.cidr;
-            let (freed, _) = self.release_in_block(cidr, |b| {
-                b.ordinal_of(ip)
-                    .filter(|&o| b.allocations.get(o).is_some_and(Option::is_some))
-                    .into_iter()
-                    .collect()
-            })?;
+            let (freed, _, _) = self.release_in_block(
+                cidr,
+                |b| {
+                    b.ordinal_of(ip)
+                        .filter(|&o| b.allocations.get(o).is_some_and(Option::is_some))
+                        .into_iter()
+                        .collect()
+                },
+                None,
+            )?;
             if freed.is_empty() {
                 unallocated.push(ip);
             }
@@ -102,32 +125,43 @@ impl Ipam<'_> {
     }
 
     /// Releases the ordinals `pick` chooses in block `cidr` (compare-and-swap, retried) and
-    /// returns the handles freed with their counts, and the block as written (`None` when it
-    /// was deleted or nothing changed). An emptied block without affinity is deleted.
+    /// returns the handles freed with their counts, the block as written (`None` when it was
+    /// deleted or nothing changed), and whether `with` (a write to make in the same
+    /// transaction, tried on the first attempt only) was applied. An emptied block without
+    /// affinity is deleted.
     fn release_in_block(
         &self,
         cidr: IpNetwork,
         pick: impl Fn(&Block) -> Vec<usize>,
-    ) -> Result<(std::collections::BTreeMap<String, i64>, Option<Block>)> {
+        mut with: Option<Write>,
+    ) -> Result<(BTreeMap<String, i64>, Option<Block>, bool)> {
         let bkey = BlockKey::new(cidr);
         for _ in 0..MAX_RETRIES {
             let Some(cur) = self.ds.get(&bkey)? else {
-                return Ok(Default::default());
+                return Ok((BTreeMap::new(), None, false));
             };
             let ordinals = pick(&cur.value);
             if ordinals.is_empty() {
-                return Ok(Default::default());
+                return Ok((BTreeMap::new(), None, false));
             }
             let mut block = cur.value.clone();
             let freed = block_ops::release(&mut block, &ordinals);
             let deleted = block.is_empty() && block.affinity.is_none();
-            let res = if deleted {
-                self.ds.delete(&bkey, Some(cur.revision)).map(|_| ())
+            let block_write = if deleted {
+                Write::Delete {
+                    key: bkey.path(),
+                    revision: Some(cur.revision),
+                }
             } else {
-                self.ds.update(&bkey, &block, cur.revision).map(|_| ())
+                Write::update(&bkey, &block, cur.revision)
             };
-            match res {
-                Ok(()) => return Ok((freed, (!deleted).then_some(block))),
+            // The extra write rides along once; after a lost race the block is retried alone
+            // (the extra's precondition may be what failed).
+            let extra = with.take();
+            let applied = extra.is_some();
+            let writes: Vec<Write> = std::iter::once(block_write).chain(extra).collect();
+            match self.ds.commit(&writes) {
+                Ok(_) => return Ok((freed, (!deleted).then_some(block), applied)),
                 Err(e) if e.is_conflict() || e.is_not_found() => continue,
                 Err(e) => return Err(e.into()),
             }
