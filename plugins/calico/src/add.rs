@@ -234,9 +234,39 @@ fn attach(
 ) -> Result<Result100, CniError> {
     let conf = &ctx.conf;
     info!("IPAM handle {}", names::ipam_handle(conf, args));
-    let mut result = allocate(ctx, args, &plan)?;
-    // From here on every failure releases the allocation; once the veth exists (the dataplane
-    // removes its own on failure), it is removed too.
+    let mut req = Request {
+        netns: &args.netns,
+        ifname: &args.ifname,
+        host_veth: &plan.host_veth,
+        mtu: ctx.mtu,
+        queues: conf.num_queues as u32,
+        allow_ip_forwarding: conf.container_settings.allow_ip_forwarding,
+        routes: &plan.routes,
+        skip_host_routes: false,
+        container_mac: plan.container_mac,
+    };
+    // The veth pair does not depend on the addresses: make it while the IPAM plugin runs
+    // (Calico does one after the other). IPAM's outcome is looked at first, so a failing ADD
+    // reports what it reported before.
+    let (allocated, pair) = std::thread::scope(|s| {
+        let ipam = s.spawn(|| allocate(ctx, args, &plan));
+        let pair = dataplane::create_pair(&req);
+        let allocated = ipam
+            .join()
+            .unwrap_or_else(|_| Err(CniError::internal("the IPAM delegation panicked")));
+        (allocated, pair)
+    });
+    let mut result = match allocated {
+        Ok(r) => r,
+        Err(e) => {
+            if let Ok(pair) = &pair {
+                pair.remove();
+            }
+            return Err(e);
+        }
+    };
+    // From here on every failure releases the allocation; once the veth is configured, it is
+    // removed too (before that the pair removes itself on failure).
     let release = |e: CniError| {
         ipam::release(conf, args, &plan.stdin);
         e
@@ -245,27 +275,18 @@ fn attach(
         let _ = dataplane::cleanup_interface(&args.netns, &args.ifname);
         release(e)
     };
+    let pair = pair.map_err(release)?;
     if result.ips.is_empty() {
+        pair.remove();
         return Err(release(CniError::new(
             code::INTERNAL,
             "IPAM plugin returned no IP addresses in result",
         )));
     }
 
-    let skip_host_routes = plan.skip_host_routes_if_no_routes && result.routes.is_empty();
+    req.skip_host_routes = plan.skip_host_routes_if_no_routes && result.routes.is_empty();
     dataplane::narrow(&mut result);
-    let req = Request {
-        netns: &args.netns,
-        ifname: &args.ifname,
-        host_veth: &plan.host_veth,
-        mtu: ctx.mtu,
-        queues: conf.num_queues as u32,
-        allow_ip_forwarding: conf.container_settings.allow_ip_forwarding,
-        routes: &plan.routes,
-        skip_host_routes,
-        container_mac: plan.container_mac,
-    };
-    let out = dataplane::do_networking(&req, &result).map_err(release)?;
+    let out = pair.configure(&req, &result).map_err(release)?;
 
     result.interfaces = vec![
         Interface {

@@ -54,9 +54,21 @@ pub fn narrow(result: &mut Result100) {
     }
 }
 
-pub fn do_networking(req: &Request, result: &Result100) -> Result<Outcome, CniError> {
-    let has_v4 = result.ips.iter().any(|i| i.address.is_ipv4());
-    let has_v6 = result.ips.iter().any(|i| i.address.is_ipv6());
+/// The veth pair of one workload, made before its addresses are known, so that it can be
+/// made while the IPAM plugin runs. Dropping it without [`Pair::configure`] leaves the links;
+/// call [`Pair::remove`] to take them back.
+pub struct Pair {
+    host: Netlink,
+    cont: Netlink,
+    cont_ns: NetNs,
+    cont_index: u32,
+    host_index: u32,
+}
+
+/// Steps 1–3 of Calico's `DoNetworking`: a stale host link of the same name goes, the pair is
+/// created in the container with its peer straight in the host netns, the host end gets its
+/// fixed MAC. Nothing here depends on the workload's addresses.
+pub fn create_pair(req: &Request) -> Result<Pair, CniError> {
     let host_ns = NetNs::current().map_err(nk("failed to open the host netns"))?;
     let host = Netlink::open_current().map_err(nk("failed to open netlink"))?;
 
@@ -74,7 +86,7 @@ pub fn do_networking(req: &Request, result: &Result100) -> Result<Outcome, CniEr
         .map_err(|e| err(format!("failed to open netns {:?}: {e}", req.netns)))?;
     let cont = Netlink::open_in(&cont_ns).map_err(nk("failed to open netlink in netns"))?;
 
-    // 2. The pair, created in the container with its peer placed straight in the host netns.
+    // 2. The pair.
     let mtu = (req.mtu > 0).then_some(req.mtu);
     let cont_link = if req.queues > 1 {
         cont.veth_create_with_queues(req.ifname, req.host_veth, Some(&host_ns), mtu, req.queues)
@@ -87,148 +99,160 @@ pub fn do_networking(req: &Request, result: &Result100) -> Result<Outcome, CniEr
             req.ifname, req.host_veth
         ))
     })?;
+    let mut pair = Pair {
+        host,
+        cont,
+        cont_ns,
+        cont_index: cont_link.index,
+        host_index: 0,
+    };
     // Past this point a failure removes the pair again (deleting one end deletes both).
-    let configured = configure(
-        req,
-        result,
-        &host,
-        &cont,
-        &cont_ns,
-        cont_link.index,
-        has_v4,
-        has_v6,
-    );
-    if configured.is_err() {
-        let _ = cont.link_delete(cont_link.index);
-    }
-    configured
-}
-
-#[allow(clippy::too_many_arguments)]
-fn configure(
-    req: &Request,
-    result: &Result100,
-    host: &Netlink,
-    cont: &Netlink,
-    cont_ns: &NetNs,
-    cont_index: u32,
-    has_v4: bool,
-    has_v6: bool,
-) -> Result<Outcome, CniError> {
-    let (host, cont, cont_ns) = (host, cont, cont_ns);
-    let cont_link = cont
-        .link_by_index(cont_index)
-        .map_err(nk("failed to look up container veth"))?
-        .ok_or_else(|| {
-            err(format!(
-                "failed to look up {:?}: Link not found",
-                req.ifname
-            ))
-        })?;
-    let host_link = host
-        .link_by_name(req.host_veth)
-        .map_err(nk("failed to look up host veth"))?
-        .ok_or_else(|| {
-            err(format!(
-                "failed to look up {:?}: Link not found",
-                req.host_veth
-            ))
-        })?;
-
-    // 3. The host end's MAC, read back until it sticks (udev may race to set its own).
-    set_host_mac(host, host_link.index, req.host_veth);
-
-    // 5. No DAD inside the container: addresses must be usable at once.
-    if has_v6 {
-        sysctl_in(
-            cont_ns,
-            &format!("net/ipv6/conf/{}/accept_dad", req.ifname),
-            "0",
-            true,
-        )?;
-    }
-    // 6. Host sysctls.
-    host_sysctls(req.host_veth, has_v4, has_v6)?;
-
-    // 7. Both ends up.
-    host.link_set_up(host_link.index)
-        .map_err(nk("failed to set host veth up"))?;
-    cont.link_set_up(cont_link.index)
-        .map_err(nk("failed to set container veth up"))?;
-
-    // 8. hwAddr annotation.
-    if let Some(mac) = req.container_mac {
-        cont.link_set_mac(cont_link.index, &mac)
-            .map_err(nk("failed to set container MAC"))?;
-    }
-    let container_mac = cont
-        .link_by_index(cont_link.index)
-        .map_err(nk("failed to read container veth"))?
-        .and_then(|l| l.mac)
-        .unwrap_or_default();
-
-    // 9. IPv4: a link route to the dummy gateway, then every IPv4 route via it.
-    if has_v4 {
-        let mut gw_route = Route::new(IpNetwork::new(IpAddr::V4(IPV4_GATEWAY), 32).unwrap());
-        gw_route.oif = Some(cont_link.index);
-        gw_route.scope = Some(SCOPE_LINK);
-        add_route(cont, &gw_route).map_err(nk("failed to add route inside the container"))?;
-        for dst in req.routes.iter().filter(|r| r.is_ipv4()) {
-            let mut r = Route::new(*dst);
-            r.oif = Some(cont_link.index);
-            r.gw = Some(IpAddr::V4(IPV4_GATEWAY));
-            add_route(cont, &r).map_err(|e| {
-                err(format!(
-                    "failed to add IP route {dst} via {IPV4_GATEWAY}: {e}"
-                ))
-            })?;
+    match pair.host_end(req) {
+        Ok(index) => pair.host_index = index,
+        Err(e) => {
+            pair.remove();
+            return Err(e);
         }
     }
+    // 3. The host end's MAC, read back until it sticks (udev may race to set its own).
+    set_host_mac(&pair.host, pair.host_index, req.host_veth);
+    Ok(pair)
+}
 
-    // 10. IPv6: enable it in the container, route via the host end's link-local address.
-    if has_v6 {
-        for k in ["all", "default", "lo"] {
+impl Pair {
+    fn host_end(&self, req: &Request) -> Result<u32, CniError> {
+        Ok(self
+            .host
+            .link_by_name(req.host_veth)
+            .map_err(nk("failed to look up host veth"))?
+            .ok_or_else(|| {
+                err(format!(
+                    "failed to look up {:?}: Link not found",
+                    req.host_veth
+                ))
+            })?
+            .index)
+    }
+
+    /// Deletes both ends (best effort: this is already a failure path).
+    pub fn remove(&self) {
+        let _ = self.cont.link_delete(self.cont_index);
+    }
+
+    /// The rest of `DoNetworking` with the workload's addresses; on failure the pair is
+    /// removed.
+    pub fn configure(self, req: &Request, result: &Result100) -> Result<Outcome, CniError> {
+        let configured = self.configure_inner(req, result);
+        if configured.is_err() {
+            self.remove();
+        }
+        configured
+    }
+
+    fn configure_inner(&self, req: &Request, result: &Result100) -> Result<Outcome, CniError> {
+        let has_v4 = result.ips.iter().any(|i| i.address.is_ipv4());
+        let has_v6 = result.ips.iter().any(|i| i.address.is_ipv6());
+        let (host, cont, cont_ns) = (&self.host, &self.cont, &self.cont_ns);
+        let (host_index, cont_index) = (self.host_index, self.cont_index);
+
+        // 5. No DAD inside the container: addresses must be usable at once.
+        if has_v6 {
             sysctl_in(
                 cont_ns,
-                &format!("net/ipv6/conf/{k}/disable_ipv6"),
+                &format!("net/ipv6/conf/{}/accept_dad", req.ifname),
                 "0",
                 true,
             )?;
         }
-        let gw = host_link_local(host, host_link.index, req.host_veth)?;
-        for dst in req.routes.iter().filter(|r| r.is_ipv6()) {
-            let mut r = Route::new(*dst);
-            r.oif = Some(cont_link.index);
-            r.gw = Some(gw);
-            add_route(cont, &r)
-                .map_err(|e| err(format!("failed to add IPv6 route {dst} via {gw}: {e}")))?;
+        // 6. Host sysctls.
+        host_sysctls(req.host_veth, has_v4, has_v6)?;
+
+        // 7. Both ends up.
+        host.link_set_up(host_index)
+            .map_err(nk("failed to set host veth up"))?;
+        cont.link_set_up(cont_index)
+            .map_err(nk("failed to set container veth up"))?;
+
+        // 8. hwAddr annotation.
+        if let Some(mac) = req.container_mac {
+            cont.link_set_mac(cont_index, &mac)
+                .map_err(nk("failed to set container MAC"))?;
         }
-    }
+        let container_mac = cont
+            .link_by_index(cont_index)
+            .map_err(nk("failed to read container veth"))?
+            .ok_or_else(|| {
+                err(format!(
+                    "failed to look up {:?}: Link not found",
+                    req.ifname
+                ))
+            })?
+            .mac
+            .unwrap_or_default();
 
-    // 11. Addresses.
-    for ip in &result.ips {
-        cont.address_add(cont_link.index, ip.address).map_err(|e| {
-            err(format!(
-                "failed to add IP addr {} to {:?}: {e}",
-                ip.address, req.ifname
-            ))
-        })?;
-    }
+        // 9. IPv4: a link route to the dummy gateway, then every IPv4 route via it.
+        if has_v4 {
+            let mut gw_route = Route::new(IpNetwork::new(IpAddr::V4(IPV4_GATEWAY), 32).unwrap());
+            gw_route.oif = Some(cont_index);
+            gw_route.scope = Some(SCOPE_LINK);
+            add_route(cont, &gw_route).map_err(nk("failed to add route inside the container"))?;
+            for dst in req.routes.iter().filter(|r| r.is_ipv4()) {
+                let mut r = Route::new(*dst);
+                r.oif = Some(cont_index);
+                r.gw = Some(IpAddr::V4(IPV4_GATEWAY));
+                add_route(cont, &r).map_err(|e| {
+                    err(format!(
+                        "failed to add IP route {dst} via {IPV4_GATEWAY}: {e}"
+                    ))
+                })?;
+            }
+        }
 
-    // 12. Forwarding inside the container.
-    let fwd = if req.allow_ip_forwarding { "1" } else { "0" };
-    if has_v4 {
-        sysctl_in(cont_ns, "net/ipv4/ip_forward", fwd, true)?;
-    }
-    if has_v6 {
-        sysctl_in(cont_ns, "net/ipv6/conf/all/forwarding", fwd, true)?;
-    }
+        // 10. IPv6: enable it in the container, route via the host end's link-local address.
+        if has_v6 {
+            for k in ["all", "default", "lo"] {
+                sysctl_in(
+                    cont_ns,
+                    &format!("net/ipv6/conf/{k}/disable_ipv6"),
+                    "0",
+                    true,
+                )?;
+            }
+            let gw = host_link_local(host, host_index, req.host_veth)?;
+            for dst in req.routes.iter().filter(|r| r.is_ipv6()) {
+                let mut r = Route::new(*dst);
+                r.oif = Some(cont_index);
+                r.gw = Some(gw);
+                add_route(cont, &r)
+                    .map_err(|e| err(format!("failed to add IPv6 route {dst} via {gw}: {e}")))?;
+            }
+        }
 
-    // 13. Host routes.
-    if !req.skip_host_routes {
-        setup_host_routes(host, host_link.index, req.host_veth, result)?;
+        // 11. Addresses.
+        for ip in &result.ips {
+            cont.address_add(cont_index, ip.address).map_err(|e| {
+                err(format!(
+                    "failed to add IP addr {} to {:?}: {e}",
+                    ip.address, req.ifname
+                ))
+            })?;
+        }
+
+        // 12. Forwarding inside the container.
+        let fwd = if req.allow_ip_forwarding { "1" } else { "0" };
+        if has_v4 {
+            sysctl_in(cont_ns, "net/ipv4/ip_forward", fwd, true)?;
+        }
+        if has_v6 {
+            sysctl_in(cont_ns, "net/ipv6/conf/all/forwarding", fwd, true)?;
+        }
+
+        // 13. Host routes.
+        if !req.skip_host_routes {
+            setup_host_routes(host, host_index, req.host_veth, result)?;
+        }
+        Ok(Outcome { container_mac })
     }
-    Ok(Outcome { container_mac })
 }
 
 /// Adds a route; one already there is fine (a retried ADD).
