@@ -116,16 +116,43 @@ pub(crate) fn prune_empty_dirs(base: &Path, dir: &Path) {
     }
 }
 
-/// The store-wide revision: a fixed-width decimal number rewritten in place (one small write
-/// within the first sector, which storage writes atomically) and fdatasync'ed before the value
-/// it numbers is written, so after a crash it is never below a stored revision and revisions
-/// are never reused.
+/// The store-wide revision: `<20-digit number> <boot id>\n`, rewritten in place (one small
+/// write within the first sector).
+///
+/// Within one boot the page cache is the truth for every process, so a write that only bumps
+/// the counter need not reach the disk: a process killed at any point loses nothing. Only a
+/// machine crash can lose an unsynced counter, and then the boot id no longer matches: the
+/// first writer after the reboot recovers the counter as the largest revision found in the
+/// value files (and the counter as last synced), and syncs it. Deletes sync the counter
+/// themselves, because a deleted key leaves no file to recover its revision from. So
+/// revisions are never reused, and a put costs no counter fsync.
 pub(crate) struct Counter {
     file: File,
     path: PathBuf,
 }
 
 const COUNTER_WIDTH: usize = 20;
+
+/// This boot's id (the kernel's random `boot_id`), `None` when it cannot be read (then every
+/// counter write is synced, as if each were the first of a boot).
+fn boot_id() -> Option<&'static str> {
+    static ID: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    })
+    .as_deref()
+}
+
+/// What the counter file says.
+pub(crate) struct CounterState {
+    /// The number stored (0 when unreadable).
+    pub revision: Revision,
+    /// True when it was written during this boot (so it is current).
+    pub this_boot: bool,
+}
 
 impl Counter {
     pub(crate) fn open(path: &Path) -> Result<Self> {
@@ -140,30 +167,43 @@ impl Counter {
         })
     }
 
-    /// The initial contents of a counter file (revision 0).
+    /// The initial contents of a counter file (revision 0, no boot: recovered on first use).
     pub(crate) fn initial() -> Vec<u8> {
         format!("{:0COUNTER_WIDTH$}\n", 0).into_bytes()
     }
 
-    pub(crate) fn read(&self) -> Result<Revision> {
-        let mut buf = [0u8; COUNTER_WIDTH + 1];
+    pub(crate) fn read(&self) -> Result<CounterState> {
+        let mut buf = [0u8; 128];
         let n = self
             .file
             .read_at(&mut buf, 0)
             .map_err(|e| DatastoreError::io(&self.path, e))?;
-        std::str::from_utf8(&buf[..n])
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .ok_or_else(|| {
-                DatastoreError::io(&self.path, io::Error::other("corrupt revision counter"))
-            })
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let mut words = text.split_whitespace();
+        let revision = words.next().and_then(|w| w.parse().ok());
+        let boot = words.next();
+        Ok(CounterState {
+            revision: revision.unwrap_or(0),
+            this_boot: revision.is_some() && boot.is_some() && boot == boot_id(),
+        })
     }
 
-    pub(crate) fn write(&self, revision: Revision) -> Result<()> {
-        let text = format!("{revision:0COUNTER_WIDTH$}\n");
+    /// Stores `revision` for this boot; `durable` also syncs it to disk.
+    pub(crate) fn write(&self, revision: Revision, durable: bool) -> Result<()> {
+        // The line keeps its length: a shorter one would leave the old tail behind.
+        let text = format!(
+            "{revision:0COUNTER_WIDTH$} {:36}\n",
+            boot_id().unwrap_or("-")
+        );
         self.file
             .write_all_at(text.as_bytes(), 0)
-            .and_then(|()| self.file.sync_data())
+            .and_then(|()| {
+                if durable || boot_id().is_none() {
+                    self.file.sync_data()
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|e| DatastoreError::io(&self.path, e))
     }
 }
@@ -203,10 +243,28 @@ mod tests {
         let p = dir.path().join("revision");
         fs::write(&p, Counter::initial()).unwrap();
         let c = Counter::open(&p).unwrap();
-        assert_eq!(c.read().unwrap(), 0);
-        c.write(123_456).unwrap();
-        assert_eq!(c.read().unwrap(), 123_456);
-        assert_eq!(fs::read_to_string(&p).unwrap(), "00000000000000123456\n");
+        let st = c.read().unwrap();
+        assert_eq!(
+            (st.revision, st.this_boot),
+            (0, false),
+            "a new counter is recovered"
+        );
+        c.write(123_456, false).unwrap();
+        let st = c.read().unwrap();
+        assert_eq!((st.revision, st.this_boot), (123_456, true));
+        let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            format!("00000000000000123456 {}\n", boot.trim())
+        );
+        // Written in another boot: not current any more.
+        fs::write(
+            &p,
+            "00000000000000000007 00000000-0000-0000-0000-000000000000\n",
+        )
+        .unwrap();
+        let st = c.read().unwrap();
+        assert_eq!((st.revision, st.this_boot), (7, false));
     }
 
     #[test]

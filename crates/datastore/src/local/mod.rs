@@ -11,7 +11,8 @@
 //! Gets take no lock: a value file is only ever replaced by rename, so a reader sees the old or
 //! the new file. Listings take the shared lock so they see one revision of the whole store.
 //! Writes take the exclusive lock, check the caller's precondition against the file, bump the
-//! counter durably, then replace the file atomically.
+//! counter (see `files::Counter` for why a put need not sync it), then replace the file
+//! atomically.
 
 mod files;
 mod layout;
@@ -121,7 +122,8 @@ impl LocalStore {
         let _lock = self.lock(true)?;
         let (path, current) = self.read_for_write(key)?;
         let op = decide(current.as_ref())?;
-        let revision = self.next_revision(current.as_ref().map_or(0, |c| c.revision))?;
+        let durable = matches!(op, Write::Remove);
+        let revision = self.next_revision(current.as_ref().map_or(0, |c| c.revision), durable)?;
         self.apply(key, &path, revision, op)?;
         Ok((revision, current))
     }
@@ -141,13 +143,28 @@ impl LocalStore {
     }
 
     /// Takes the next revision, above the counter and above `at_least` (the written keys'
-    /// own revisions). The counter is durable before the values it numbers: a crash in between
-    /// wastes a revision, never reuses one.
-    fn next_revision(&self, at_least: Revision) -> Result<Revision> {
+    /// own revisions). `durable` syncs the counter (deletes need it; see `files::Counter`).
+    fn next_revision(&self, at_least: Revision, durable: bool) -> Result<Revision> {
         let counter = self.counter()?;
-        let revision = counter.read()?.max(at_least) + 1;
-        counter.write(revision)?;
+        let state = counter.read()?;
+        let last = if state.this_boot {
+            state.revision
+        } else {
+            // First write since a reboot (or ever): the counter may have lost writes.
+            let recovered = state.revision.max(self.newest_stored()?);
+            counter.write(recovered, true)?;
+            recovered
+        };
+        let revision = last.max(at_least) + 1;
+        counter.write(revision, durable)?;
         Ok(revision)
+    }
+
+    /// The largest revision of any stored value (the caller holds a lock).
+    fn newest_stored(&self) -> Result<Revision> {
+        let mut all = Vec::new();
+        self.collect(&self.data, "", &mut all)?;
+        Ok(all.iter().map(|p| p.revision).max().unwrap_or(0))
     }
 
     /// Replaces or removes the file of `key` (the caller holds the write lock).
@@ -301,7 +318,11 @@ impl Kv for LocalStore {
 
     fn revision(&self) -> Result<Revision> {
         let _lock = self.lock(false)?;
-        self.counter()?.read()
+        let state = self.counter()?.read()?;
+        if state.this_boot {
+            return Ok(state.revision);
+        }
+        Ok(state.revision.max(self.newest_stored()?))
     }
 
     fn read_many(&self, reads: &[Read]) -> Result<Vec<Vec<KvPair>>> {
@@ -328,7 +349,8 @@ impl Kv for LocalStore {
             newest = newest.max(current.map_or(0, |c| c.revision));
             planned.push(path);
         }
-        let revision = self.next_revision(newest)?;
+        let deletes = writes.iter().any(|w| matches!(w, TxnWrite::Delete { .. }));
+        let revision = self.next_revision(newest, deletes)?;
         // In the caller's order: a crash part-way leaves a prefix of the writes done, so
         // callers put first what is harmless alone (Calico IPAM: the handle before the block).
         for (w, path) in writes.iter().zip(&planned) {
@@ -349,5 +371,51 @@ impl std::fmt::Debug for LocalStore {
         f.debug_struct("LocalStore")
             .field("root", &self.root)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A counter from another boot that lost writes (a machine crash) is recovered from the
+    /// stored values: the next revision is above every stored one.
+    #[test]
+    fn a_counter_from_another_boot_is_recovered_from_the_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("s")).unwrap();
+        for i in 0..5 {
+            store.put(&format!("/k/{i}"), b"v").unwrap();
+        }
+        let newest = store.put("/k/last", b"v").unwrap();
+        let counter = dir.path().join("s/revision");
+        fs::write(
+            &counter,
+            "00000000000000000002 00000000-0000-0000-0000-000000000000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            store.revision().unwrap(),
+            newest,
+            "read-only view recovers too"
+        );
+        let next = store.put("/k/0", b"w").unwrap();
+        assert_eq!(next, newest + 1);
+        let st = store.counter().unwrap().read().unwrap();
+        assert!(st.this_boot, "the recovered counter belongs to this boot");
+        assert_eq!(st.revision, next);
+    }
+
+    /// Within a boot a put leaves the counter current without syncing it, and a delete
+    /// moves it on like any write.
+    #[test]
+    fn puts_and_deletes_keep_the_counter_current() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("s")).unwrap();
+        let a = store.put("/k/a", b"1").unwrap();
+        let _ = store.delete("/k/a", Some(a)).unwrap();
+        let b = store.put("/k/a", b"2").unwrap();
+        assert_eq!(b, a + 2, "the delete took revision {}", a + 1);
+        assert_eq!(store.revision().unwrap(), b);
     }
 }
