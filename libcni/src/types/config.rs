@@ -43,11 +43,33 @@ pub struct NetConf {
     pub dns: Dns,
     #[serde(rename = "prevResult", default)]
     pub raw_prev_result: Option<Value>,
-    #[serde(rename = "cni.dev/valid-attachments", default)]
-    pub valid_attachments: Option<Vec<GcAttachment>>,
+    /// GC's list of live attachments; read it through [`NetConf::gc_valid_attachments`].
+    /// Outer `None`: the key is absent; `Some(None)`: it is `null`.
+    #[serde(
+        rename = "cni.dev/valid-attachments",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub valid_attachments: Option<Option<Vec<GcAttachment>>>,
     /// The old, misspelled key (CNI issue #1101); Go libcni still sends both.
-    #[serde(rename = "cni.dev/attachments", default)]
-    pub attachments: Option<Vec<GcAttachment>>,
+    #[serde(
+        rename = "cni.dev/attachments",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attachments: Option<Option<Vec<GcAttachment>>>,
+}
+
+/// Keeps a present key, even `null`, apart from an absent one (which `default` covers):
+/// serde alone decodes both into `None`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl NetConf {
@@ -82,11 +104,23 @@ impl NetConf {
             .map_err(|e| format!("could not parse prevResult: {e}"))
     }
 
-    /// The GC valid-attachment list: `cni.dev/valid-attachments`, else the legacy key.
+    /// The GC valid-attachment list (`cni.dev/valid-attachments`, else the legacy
+    /// `cni.dev/attachments`), the one rule every plugin's GC follows:
+    ///
+    /// - key absent → `None`: the runtime named no list (Go libcni leaves the keys out when
+    ///   its caller passed no GC arguments, as `cnitool gc` does), so nothing is known to be
+    ///   stale and nothing may be released;
+    /// - `null` or `[]` → `Some(&[])`: no attachment is live (Go libcni sends `null` for an
+    ///   empty list), so everything of this network goes;
+    /// - a list → `Some(list)`: everything not in it goes.
+    ///
+    /// Go's plugins decode both `null` and absent into a nil slice; the difference matters
+    /// here because our plugins really collect.
     pub fn gc_valid_attachments(&self) -> Option<&[GcAttachment]> {
         self.valid_attachments
-            .as_deref()
-            .or(self.attachments.as_deref())
+            .as_ref()
+            .or(self.attachments.as_ref())
+            .map(|list| list.as_deref().unwrap_or_default())
     }
 }
 
@@ -124,5 +158,69 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.gc_valid_attachments().unwrap()[0].container_id, "b");
+    }
+
+    fn gc_list(json: &str) -> Option<Vec<String>> {
+        NetConf::parse(json.as_bytes())
+            .unwrap()
+            .gc_valid_attachments()
+            .map(|l| l.iter().map(|a| a.container_id.clone()).collect())
+    }
+
+    #[test]
+    fn gc_attachments_absent_is_none() {
+        assert_eq!(gc_list(r#"{"name":"n"}"#), None);
+    }
+
+    #[test]
+    fn gc_attachments_null_or_empty_is_an_empty_list() {
+        for json in [
+            r#"{"name":"n","cni.dev/valid-attachments":null}"#,
+            r#"{"name":"n","cni.dev/valid-attachments":[]}"#,
+            r#"{"name":"n","cni.dev/attachments":null}"#,
+            r#"{"name":"n","cni.dev/valid-attachments":null,"cni.dev/attachments":null}"#,
+            // A present new key wins over the legacy one, even when null.
+            r#"{"name":"n","cni.dev/valid-attachments":null,
+                "cni.dev/attachments":[{"containerID":"a","ifname":"eth0"}]}"#,
+            // Go matches keys case-insensitively.
+            r#"{"name":"n","CNI.dev/Valid-Attachments":null}"#,
+        ] {
+            assert_eq!(gc_list(json), Some(vec![]), "{json}");
+        }
+    }
+
+    #[test]
+    fn gc_attachments_list_is_the_list() {
+        assert_eq!(
+            gc_list(
+                r#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"},
+                    {"containerID":"b","ifname":"eth1"}]}"#
+            ),
+            Some(vec!["a".to_string(), "b".to_string()])
+        );
+        // Only the legacy key: it is used.
+        assert_eq!(
+            gc_list(r#"{"name":"n","cni.dev/attachments":[{"containerID":"a","ifname":"eth0"}]}"#),
+            Some(vec!["a".to_string()])
+        );
+    }
+
+    #[test]
+    fn gc_attachments_round_trip_keeps_absent_and_null_apart() {
+        let absent = NetConf::parse(br#"{"name":"n"}"#).unwrap();
+        let v = serde_json::to_value(&absent).unwrap();
+        assert!(v.get("cni.dev/valid-attachments").is_none(), "{v}");
+        let null = NetConf::parse(br#"{"name":"n","cni.dev/valid-attachments":null}"#).unwrap();
+        let v = serde_json::to_value(&null).unwrap();
+        assert_eq!(v["cni.dev/valid-attachments"], Value::Null);
+        assert!(v
+            .as_object()
+            .unwrap()
+            .contains_key("cni.dev/valid-attachments"));
+    }
+
+    #[test]
+    fn gc_attachments_of_the_wrong_type_fail_to_parse() {
+        assert!(NetConf::parse(br#"{"name":"n","cni.dev/valid-attachments":"x"}"#).is_err());
     }
 }

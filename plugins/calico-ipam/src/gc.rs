@@ -1,6 +1,6 @@
 //! GC (CNI 1.1): release this node's handles of this network whose container is not among
-//! `cni.dev/valid-attachments`. `null` means no attachment is live; an absent key means the
-//! runtime said nothing, so nothing is released.
+//! `cni.dev/valid-attachments`. libcni's rule: `null` or `[]` means no attachment is live; an
+//! absent key means the runtime said nothing, so nothing is released.
 
 use std::collections::BTreeSet;
 
@@ -10,16 +10,18 @@ use datastore::model::ATTR_NODE;
 use datastore::{BlockKey, HandleList};
 use ipnetwork::IpNetwork;
 use libcni::skel::CmdArgs;
-use libcni::{CniCode, CniError};
-use serde_json::Value;
+use libcni::{CniCode, CniError, NetConf};
 
 use crate::config;
 
 pub fn run(args: &CmdArgs) -> Result<(), CniError> {
     let (conf, raw) = config::parse(&args.stdin_data)?;
-    let Some(live) = valid_attachments(&raw) else {
+    let net = NetConf::parse(&args.stdin_data)
+        .map_err(|e| CniError::internal(format!("failed to load netconf: {e}")))?;
+    let Some(valid) = net.gc_valid_attachments() else {
         return Ok(());
     };
+    let live: BTreeSet<&str> = valid.iter().map(|a| a.container_id.as_str()).collect();
     let node = conf.nodename();
     let ds = crate::open(&raw, &node)?;
     let ipam = Ipam::new(&ds);
@@ -61,21 +63,4 @@ pub fn run(args: &CmdArgs) -> Result<(), CniError> {
     }
     // Keep going past failures; report the first.
     errors.into_iter().next().map_or(Ok(()), Err)
-}
-
-/// The live container IDs; `None` when the runtime sent neither key.
-fn valid_attachments(raw: &Value) -> Option<BTreeSet<String>> {
-    let obj = raw.as_object()?;
-    let list = obj
-        .get("cni.dev/valid-attachments")
-        .or_else(|| obj.get("cni.dev/attachments"))?;
-    Some(
-        list.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|e| e.get("containerID")?.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-    )
 }

@@ -18,6 +18,7 @@ pub fn gc(args: &CmdArgs) -> Result<(), CniError> {
     let cni =
         NetConf::parse(&args.stdin_data).map_err(|e| CniError::new(code::DECODING_FAILURE, e))?;
     let ipam_result = delegate::delegate_gc(&ctx.conf.ipam.ipam_type, &args.stdin_data, args);
+    // libcni's rule: no list → nothing is known to be stale; `null` or `[]` → none is live.
     if let Some(valid) = cni.gc_valid_attachments() {
         let eps = ctx
             .ds

@@ -7,22 +7,20 @@
 //! collection or starts after it. A store that does not exist is left uncreated.
 
 use libcni::skel::CmdArgs;
-use libcni::types::GcAttachment;
+use libcni::types::NetConf;
 use libcni::{CniCode, CniError};
-use serde_json::Value;
 
 use crate::config;
 use crate::store::disk::DiskStore;
 use crate::store::{Store, ValidAttachments};
 
-const VALID_ATTACHMENTS: &str = "cni.dev/valid-attachments";
-/// The old, misspelled key that Go's libcni still sends alongside.
-const LEGACY_ATTACHMENTS: &str = "cni.dev/attachments";
-
 pub fn run(args: &CmdArgs) -> Result<(), CniError> {
     let location = config::load_location(&args.stdin_data).map_err(CniError::internal)?;
-    let Some(valid) = valid_attachments(&args.stdin_data)? else {
-        // The runtime named no list at all, so nothing is known to be stale.
+    let net = NetConf::parse(&args.stdin_data)
+        .map_err(|e| CniError::internal(format!("failed to parse network config: {e}")))?;
+    // libcni's rule: no list at all means nothing is known to be stale; `null` or `[]` means
+    // nothing of this network is live.
+    let Some(valid) = net.gc_valid_attachments() else {
         return Ok(());
     };
     let Some(mut store) =
@@ -31,27 +29,6 @@ pub fn run(args: &CmdArgs) -> Result<(), CniError> {
         return Ok(());
     };
     store
-        .gc(&ValidAttachments::new(&valid))
+        .gc(&ValidAttachments::new(valid))
         .map_err(|e| e.to_cni())
-}
-
-/// The runtime's list of live attachments.
-///
-/// Go's libcni sends `null` when its caller passed an empty list (nothing in this network is
-/// live), but leaves both keys out when its caller passed no list at all (`cnitool gc` does
-/// that): then `None`, and nothing may be released, since live attachments would go too.
-fn valid_attachments(stdin: &[u8]) -> Result<Option<Vec<GcAttachment>>, CniError> {
-    let value: Value = serde_json::from_slice(stdin).map_err(CniError::internal)?;
-    let Some(list) = value
-        .get(VALID_ATTACHMENTS)
-        .or_else(|| value.get(LEGACY_ATTACHMENTS))
-    else {
-        return Ok(None);
-    };
-    if list.is_null() {
-        return Ok(Some(Vec::new()));
-    }
-    libcni::ci::from_value(list.clone())
-        .map(Some)
-        .map_err(|e| CniError::internal(format!("failed to parse {VALID_ATTACHMENTS}: {e}")))
 }

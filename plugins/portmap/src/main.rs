@@ -128,7 +128,8 @@ impl Plugin for Portmap {
     fn gc(&self, args: &CmdArgs) -> Result<(), CniError> {
         let conf = load(args).map_err(|e| internal(format!("failed to parse config: {e}")))?;
         let net = NetConf::parse(&args.stdin_data).map_err(internal)?;
-        // Without the list we cannot tell live containers from stale ones: keep everything.
+        // libcni's rule: without the list we cannot tell live containers from stale ones, so
+        // keep everything; `null` or `[]` means none is live, so every chain of this network goes.
         let Some(valid) = net.gc_valid_attachments() else {
             return Ok(());
         };

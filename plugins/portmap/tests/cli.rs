@@ -324,6 +324,52 @@ fn gc_removes_stale_chains_of_this_network_only() {
     }
 }
 
+/// GC's list, libcni's rule: no `cni.dev/valid-attachments` key → nothing is known to be
+/// stale, every chain stays; `null` (Go libcni's empty list) or `[]` → no container of this
+/// network is live, all its chains go; another network's stay.
+#[test]
+fn gc_with_null_attachments_removes_every_chain_of_this_network() {
+    testkit::require_root();
+    for empty in [Value::Null, json!([])] {
+        let host = Host::new();
+        let ctr = TempNetns::new();
+        for (net, cid) in [("gcnet", "one"), ("gcnet", "two"), ("othernet", "one")] {
+            let conf = Conf::new(net, "1.1.0", mappings())
+                .prev(prev("1.1.0"))
+                .text();
+            host.run(&ours(), "ADD", cid, ctr.path(), &conf)
+                .assert_success();
+        }
+        let gc = |list: Option<&Value>| {
+            let mut conf = json!({"cniVersion": "1.1.0", "name": "gcnet", "type": "portmap"});
+            if let Some(l) = list {
+                conf["cni.dev/valid-attachments"] = l.clone();
+            }
+            let run = testkit::Invocation::new(ours())
+                .command("GC")
+                .path("/usr/lib/cni")
+                .env("PATH", PATH)
+                .stdin(conf.to_string());
+            host.netns.run(|| run.run()).unwrap().assert_success();
+        };
+        gc(None);
+        for v6 in [false, true] {
+            let nat = host.nat(v6);
+            assert_eq!(nat.matches("\n:CNI-DN-").count(), 3, "absent list: {nat}");
+        }
+        gc(Some(&empty));
+        for v6 in [false, true] {
+            let nat = host.nat(v6);
+            assert!(!nat.contains("dnat name: \\\"gcnet\\\""), "{empty}: {nat}");
+            assert!(
+                nat.contains("dnat name: \\\"othernet\\\" id: \\\"one\\\""),
+                "{empty}: {nat}"
+            );
+            assert_eq!(nat.matches("\n:CNI-DN-").count(), 1, "{empty}: {nat}");
+        }
+    }
+}
+
 #[test]
 fn status_says_whether_a_backend_works() {
     testkit::require_root();
