@@ -9,10 +9,12 @@ mod etcd;
 mod netns;
 mod paths;
 mod plugin;
+mod private_dir;
 mod root;
 
 pub use etcd::{EtcdServer, TlsFiles, ETCD_BINARY};
 pub use netns::TempNetns;
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
 pub use plugin::{Invocation, PluginRun};
+pub use private_dir::{PrivateDirLauncher, PrivateEntry};
 pub use root::require_root;

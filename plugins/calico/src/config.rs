@@ -145,33 +145,36 @@ pub fn load(stdin: &[u8]) -> Result<Loaded, CniError> {
 
 /// MTU from `/var/lib/calico/mtu` when the config sets none (Calico's `MTUFromFile`).
 pub fn mtu_from_file(conf: &NetConf, path: &str) -> Result<i64, CniError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => s.trim().parse::<i64>().map_err(|e| {
-            CniError::new(
-                code::INTERNAL,
-                format!("failed to parse MTU from {path}: {e}"),
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if conf.require_mtu_file {
-                Err(CniError::new(
-                    code::INTERNAL,
-                    format!(
-                        "failed to read MTU file {path}: {}",
-                        libcni::error::path_error_text("open", std::path::Path::new(path), &e)
-                    ),
-                ))
-            } else {
-                Ok(0)
-            }
-        }
-        Err(e) => Err(CniError::new(
+    let fail = |what: String| {
+        CniError::new(
             code::INTERNAL,
-            format!(
-                "failed to read MTU file {path}: {}",
-                libcni::error::path_error_text("open", std::path::Path::new(path), &e)
-            ),
+            format!("failed to read MTU file {path}: {what}"),
+        )
+    };
+    match std::fs::read_to_string(path) {
+        // Go's strconv.Atoi on the trimmed text, with its error wording.
+        Ok(s) => s.trim().parse::<i64>().map_err(|e| {
+            let why = match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    "value out of range"
+                }
+                _ => "invalid syntax",
+            };
+            fail(format!(
+                "strconv.Atoi: parsing {}: {why}",
+                libcni::json::go_quote(s.trim())
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !conf.require_mtu_file => Ok(0),
+        // os.ReadFile opens a directory fine and fails on the read.
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Err(fail(
+            libcni::error::path_error_text("read", std::path::Path::new(path), &e),
         )),
+        Err(e) => Err(fail(libcni::error::path_error_text(
+            "open",
+            std::path::Path::new(path),
+            &e,
+        ))),
     }
 }
 

@@ -544,6 +544,47 @@ fn gc_removes_stale_endpoints_and_allocations() {
     });
 }
 
+/// GC's list, libcni's rule: no `cni.dev/valid-attachments` key → nothing is known to be
+/// stale, everything stays; `null` (what Go libcni sends for an empty list) → no attachment is
+/// live, every endpoint and allocation of this network goes; another network's stay.
+#[test]
+fn gc_with_null_attachments_releases_everything() {
+    each_store(|store| {
+        let h = Host::new(store);
+        let (c1, c2, c3) = (TempNetns::new(), TempNetns::new(), TempNetns::new());
+        let conf = h.conf("1.1.0", "net1", json!({}));
+        let other = h.conf(
+            "1.1.0",
+            "net2",
+            json!({ "ipam": { "type": "host-local", "subnet": "10.23.0.0/24",
+                              "dataDir": h.ipam_dir() } }),
+        );
+        h.run("ADD", "first", c1.path(), &conf).assert_success();
+        h.run("ADD", "second", c2.path(), &conf).assert_success();
+        h.run("ADD", "third", c3.path(), &other).assert_success();
+        assert_eq!(h.weps().len(), 3);
+        let no_path = std::path::Path::new("");
+
+        h.run("GC", "", no_path, &conf).assert_success();
+        assert_eq!(h.weps().len(), 3, "{store:?}: absent list keeps everything");
+        assert_eq!(h.reservations("net1").len(), 2);
+
+        let mut gc = conf.clone();
+        gc["cni.dev/valid-attachments"] = Value::Null;
+        h.run("GC", "", no_path, &gc).assert_success();
+        let weps = h.weps();
+        assert_eq!(weps.len(), 1, "{store:?}: {weps:?}");
+        assert_eq!(weps[0].spec.container_id, "third");
+        assert!(h.reservations("net1").is_empty(), "{store:?}");
+        assert_eq!(h.reservations("net2").len(), 1);
+
+        h.run("DEL", "first", c1.path(), &conf).assert_success();
+        h.run("DEL", "second", c2.path(), &conf).assert_success();
+        h.run("DEL", "third", c3.path(), &other).assert_success();
+        assert!(h.weps().is_empty());
+    });
+}
+
 /// STATUS reports an unready datastore as code 50.
 #[test]
 fn status_reports_unready_datastore() {

@@ -567,3 +567,187 @@ fn test_connection_checks_the_api() {
     api.put("/version", json!({ "major": "1", "minor": "31" }));
     assert_eq!(t(&conf), (Some(0), String::new()));
 }
+
+/// The parts of a result that a new sandbox must not change: everything but the IPs, the
+/// container MAC and the address part of calico-ipam's routes (their `dst` is the IP with the
+/// block's mask, `10.0.0.5/26`, so it follows the IP; the mask must stay).
+fn shape(r: &Value) -> Value {
+    let mut r = r.clone();
+    r["ips"] = Value::Null;
+    r["interfaces"][1]["mac"] = Value::Null;
+    for route in r["routes"].as_array_mut().into_iter().flatten() {
+        let dst = route["dst"].as_str().unwrap();
+        let mask = dst.split_once('/').map(|(_, m)| m.to_string());
+        route["dst"] = json!(mask);
+    }
+    r
+}
+
+/// 10.2.12 (Calico's "after a pod has already been networked once"): a second ADD for a new
+/// sandbox (new container ID) in the same netns gets a new IP and a new MAC, the result is
+/// otherwise the same, and the first sandbox's handle keeps its IP. With the host veth renamed
+/// first (`cali…` → `sali…`, as upstream rigs it), the second ADD fails and the first
+/// sandbox's allocation, links and endpoint are kept.
+#[test]
+fn second_sandbox_in_the_same_netns() {
+    for store in STORES {
+        for rigged in [false, true] {
+            eprintln!("--- store {store:?}, veth renamed: {rigged}");
+            let h = Host::new(store);
+            h.install_calico_ipam(&["10.0.0.0/24"]);
+            let api = FakeApi::start(&h);
+            api.namespace("test", json!({}));
+            api.pod("test", "pod1", json!({}), json!({}));
+            let c = TempNetns::new();
+            let conf = conf(&h, &api, json!({ "ipam": { "type": "calico-ipam" } }));
+            let (old, new) = ("old-cid", "new-container-id");
+
+            let first = h.exec(inv(&h, "ADD", old, &c, &conf, "pod1"));
+            first.assert_success();
+            let r1 = first.json();
+            let wep1 = h.wep("test", &wep_name("pod1")).expect("endpoint");
+            assert_eq!(wep1.spec.container_id, old);
+            let old_ip = r1["ips"][0]["address"].as_str().unwrap().to_string();
+            assert_eq!(wep1.spec.ip_networks, vec![old_ip.clone()]);
+            // Upstream's checkIPAMReservation: the old handle holds exactly the endpoint's IP.
+            let old_handle = format!("{NET}.{old}");
+            let new_handle = format!("{NET}.{new}");
+            let check_reservation = || {
+                let held = h.ips_by_handle(&old_handle);
+                assert_eq!(held.len(), 1, "{store:?}: {held:?}");
+                assert_eq!(format!("{}/32", held[0]), old_ip);
+            };
+            check_reservation();
+            let veth = wep1.spec.interface_name.clone();
+
+            if !rigged {
+                let second = h.exec(inv(&h, "ADD", new, &c, &conf, "pod1"));
+                second.assert_success();
+                let r2 = second.json();
+                assert_ne!(r2["ips"], r1["ips"], "{store:?}");
+                assert_ne!(r2["interfaces"][1]["mac"], r1["interfaces"][1]["mac"]);
+                assert_eq!(shape(&r2), shape(&r1), "{store:?}");
+                check_reservation();
+                let new_ip = r2["ips"][0]["address"].as_str().unwrap().to_string();
+                let addr = new_ip.trim_end_matches("/32");
+                assert!(
+                    r2["routes"][0]["dst"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("{addr}/")),
+                    "{r2}"
+                );
+                let held = h.ips_by_handle(&new_handle);
+                assert_eq!(
+                    held.iter().map(|ip| format!("{ip}/32")).collect::<Vec<_>>(),
+                    vec![new_ip.clone()]
+                );
+                // The container has the new address and MAC only; the endpoint is the new one.
+                let a = c.ip_stdout(&["-o", "addr", "show", "eth0"]);
+                assert!(a.contains(&new_ip) && !a.contains(&old_ip), "{a}");
+                let l = c.ip_stdout(&["-o", "link", "show", "eth0"]);
+                assert!(
+                    l.contains(r2["interfaces"][1]["mac"].as_str().unwrap()),
+                    "{l}"
+                );
+                let wep2 = h.wep("test", &wep_name("pod1")).unwrap();
+                assert_eq!(wep2.spec.container_id, new);
+                assert_eq!(wep2.spec.ip_networks, vec![new_ip.clone()]);
+
+                // The old sandbox's DEL releases its handle only; the new one's removes the rest.
+                h.exec(inv(&h, "DEL", old, &c, &conf, "pod1"))
+                    .assert_success();
+                assert!(h.ips_by_handle(&old_handle).is_empty());
+                assert_eq!(h.weps().len(), 1);
+                assert_eq!(h.ips_by_handle(&new_handle).len(), 1);
+                h.exec(inv(&h, "DEL", new, &c, &conf, "pod1"))
+                    .assert_success();
+            } else {
+                let tweaked = veth.replacen("cali", "sali", 1);
+                let rename = |from: &str, to: &str| {
+                    h.ip(&["link", "set", from, "down"]);
+                    h.ip(&["link", "set", from, "name", to]);
+                    h.ip(&["link", "set", to, "up"]);
+                };
+                rename(&veth, &tweaked);
+                let second = h.exec(inv(&h, "ADD", new, &c, &conf, "pod1"));
+                assert_eq!(second.code, 1, "{second}");
+                check_reservation();
+                // The failed sandbox's allocation was given back; the first one is untouched.
+                assert!(h.ips_by_handle(&new_handle).is_empty(), "{store:?}");
+                let wep = h.wep("test", &wep_name("pod1")).unwrap();
+                assert_eq!(wep.spec.container_id, old);
+                assert_eq!(wep.spec.ip_networks, vec![old_ip.clone()]);
+                let a = c.ip_stdout(&["-o", "addr", "show", "eth0"]);
+                assert!(a.contains(&old_ip), "{a}");
+                // Upstream's teardown renames the veth back, which needs it to still exist.
+                rename(&tweaked, &veth);
+                h.exec(inv(&h, "DEL", old, &c, &conf, "pod1"))
+                    .assert_success();
+            }
+            assert!(h.weps().is_empty());
+            assert!(h.ips_by_handle(&old_handle).is_empty());
+            assert!(h.ips_by_handle(&new_handle).is_empty());
+            assert!(!h.ip(&["-o", "link"]).contains(&veth[4..]));
+        }
+    }
+}
+
+/// 10.2.17 (and 10.1.13 on the k8s path): with cniVersion ≥ 0.3.0 and calico-ipam, v4 only →
+/// 2 interfaces, 1 IP, 1 route; dual stack → 2 IPs, 2 routes (one per family); every IP's
+/// `interface` points at `eth0`, which carries the container's MAC and the sandbox path.
+#[test]
+fn result_interfaces_ips_and_routes() {
+    for store in STORES {
+        let h = Host::new(store);
+        h.install_calico_ipam(&["10.0.0.0/24", "fd80:24e2:f998:72d6::/64"]);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod("test", "pod1", json!({}), json!({}));
+        for version in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"] {
+            for dual in [false, true] {
+                let c = TempNetns::new();
+                let cid = format!("c{}{dual}", version.replace('.', ""));
+                let conf = conf(
+                    &h,
+                    &api,
+                    json!({ "cniVersion": version,
+                            "ipam": { "type": "calico-ipam", "assign_ipv4": "true",
+                                      "assign_ipv6": if dual { "true" } else { "false" } } }),
+                );
+                let run = h.exec(inv(&h, "ADD", &cid, &c, &conf, "pod1"));
+                run.assert_success();
+                let res = run.json();
+                let what = format!("{store:?} {version} dual={dual}: {res}");
+                assert_eq!(res["cniVersion"], version, "{what}");
+                let n = if dual { 2 } else { 1 };
+                let ifaces = res["interfaces"].as_array().unwrap();
+                let ips = res["ips"].as_array().unwrap();
+                let routes = res["routes"].as_array().unwrap();
+                assert_eq!(ifaces.len(), 2, "{what}");
+                assert_eq!(ips.len(), n, "{what}");
+                assert_eq!(routes.len(), n, "{what}");
+                let link = c.ip_stdout(&["-o", "link", "show", "eth0"]);
+                for ip in ips {
+                    let i = ip["interface"].as_u64().expect("interface index") as usize;
+                    let iface = &ifaces[i];
+                    assert_eq!(iface["name"], "eth0", "{what}");
+                    let mac = iface["mac"].as_str().unwrap();
+                    assert!(!mac.is_empty() && link.contains(mac), "{what}\n{link}");
+                    assert_eq!(iface["sandbox"], c.path().to_str().unwrap(), "{what}");
+                }
+                let v6 = |s: &Value| s.as_str().unwrap().contains(':');
+                let ip_families: Vec<bool> = ips.iter().map(|i| v6(&i["address"])).collect();
+                let route_families: Vec<bool> = routes.iter().map(|r| v6(&r["dst"])).collect();
+                let expected = if dual { vec![false, true] } else { vec![false] };
+                assert_eq!(ip_families, expected, "{what}");
+                let mut route_families = route_families;
+                route_families.sort();
+                assert_eq!(route_families, expected, "{what}");
+                h.exec(inv(&h, "DEL", &cid, &c, &conf, "pod1"))
+                    .assert_success();
+            }
+        }
+        assert!(h.weps().is_empty());
+    }
+}

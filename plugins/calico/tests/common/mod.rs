@@ -8,10 +8,10 @@ pub mod api;
 use std::path::{Path, PathBuf};
 
 use datastore::resources::{
-    ClusterInformation, ClusterInformationSpec, Profile, ProfileSpec, WorkloadEndpoint,
-    WorkloadEndpointSpec, CLUSTER_INFORMATION_NAME,
+    ClusterInformation, ClusterInformationSpec, IpPool, IpPoolSpec, Node, NodeSpec, Profile,
+    ProfileSpec, WorkloadEndpoint, WorkloadEndpointSpec, CLUSTER_INFORMATION_NAME,
 };
-use datastore::{Datastore, ResourceKey, ResourceList};
+use datastore::{BlockList, Datastore, ResourceKey, ResourceList};
 use netkit::NetNs;
 use serde_json::{json, Value};
 use testkit::{EtcdServer, Invocation, PluginRun, TempNetns};
@@ -147,7 +147,19 @@ impl Host {
     }
 
     pub fn invocation(&self, cmd: &str, cid: &str, netns: &Path, conf: &Value) -> Invocation {
-        Invocation::new(calico())
+        self.invocation_of(&calico(), cmd, cid, netns, conf)
+    }
+
+    /// As [`Host::invocation`], running `bin` (e.g. a launcher wrapping the plugin).
+    pub fn invocation_of(
+        &self,
+        bin: &Path,
+        cmd: &str,
+        cid: &str,
+        netns: &Path,
+        conf: &Value,
+    ) -> Invocation {
+        Invocation::new(bin)
             .command(cmd)
             .container_id(cid)
             .netns(netns)
@@ -294,5 +306,50 @@ impl Host {
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
         log
+    }
+}
+
+impl Host {
+    /// Our calico-ipam in CNI_PATH, with these IP pools and this host's Node in the datastore
+    /// (calico-ipam reads the Node's labels for pool selection).
+    pub fn install_calico_ipam(&self, pools: &[&str]) {
+        std::os::unix::fs::symlink(
+            testkit::workspace_bin("calico-ipam"),
+            self.cni_path.join("calico-ipam"),
+        )
+        .unwrap();
+        let pools: Vec<String> = pools.iter().map(|p| p.to_string()).collect();
+        self.ds(move |ds| {
+            for (i, cidr) in pools.iter().enumerate() {
+                ds.create_resource(&IpPool::new(
+                    format!("pool{i}"),
+                    IpPoolSpec::with_cidr(cidr),
+                ))
+                .unwrap();
+            }
+            ds.create_resource(&Node::new(NODE, NodeSpec::default()))
+                .unwrap();
+        });
+    }
+
+    /// The addresses calico-ipam holds for `handle`, read from the blocks' allocations (what
+    /// libcalico's `IPsByHandle` answers), in block order.
+    pub fn ips_by_handle(&self, handle: &str) -> Vec<std::net::IpAddr> {
+        let handle = handle.to_string();
+        self.ds(move |ds| {
+            let mut ips = Vec::new();
+            for (_, b) in ds.list(&BlockList::default()).unwrap() {
+                let b = b.value;
+                for (ordinal, a) in b.allocations.iter().enumerate() {
+                    let owned = a
+                        .and_then(|i| b.attributes.get(i))
+                        .is_some_and(|at| at.handle_id.as_deref() == Some(handle.as_str()));
+                    if owned {
+                        ips.push(b.ip_at(ordinal).unwrap());
+                    }
+                }
+            }
+            ips
+        })
     }
 }
