@@ -53,21 +53,58 @@ fn decode_value(buf: &[u8]) -> Option<KvPair> {
 /// write lock, so one fixed temporary name per target is enough; a stale one left by a crash
 /// is simply overwritten.
 pub(crate) fn replace_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let write = || -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()
+    replace_all_atomically(&[(path.to_path_buf(), contents.to_vec())])
+}
+
+/// [`replace_atomically`] for several files at once, staged so the journal does the work
+/// once rather than per file: every temporary file is written and its writeback started
+/// before the first fsync, so that fsync's journal commit carries all of them and the later
+/// ones find nothing left to do; likewise every rename happens before the first directory
+/// fsync. The renames happen in order, so a crash leaves a prefix of them.
+pub(crate) fn replace_all_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+    let tmp_of = |path: &Path| {
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        dir.join(format!(".{name}.tmp"))
     };
-    write().map_err(|e| DatastoreError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| DatastoreError::io(path, e))?;
-    sync_dir(dir)
+    let mut staged = Vec::with_capacity(files.len());
+    for (path, contents) in files {
+        let tmp = tmp_of(path);
+        let write = || -> io::Result<File> {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
+            f.write_all(contents)?;
+            Ok(f)
+        };
+        let f = write().map_err(|e| DatastoreError::io(&tmp, e))?;
+        start_writeback(&f);
+        staged.push((f, tmp));
+    }
+    for (f, tmp) in &staged {
+        f.sync_data().map_err(|e| DatastoreError::io(tmp, e))?;
+    }
+    let mut dirs: Vec<&Path> = Vec::new();
+    for ((_, tmp), (path, _)) in staged.iter().zip(files) {
+        fs::rename(tmp, path).map_err(|e| DatastoreError::io(path, e))?;
+        let dir = path.parent().unwrap_or(Path::new("/"));
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs.into_iter().try_for_each(sync_dir)
+}
+
+/// Starts writing `f`'s dirty pages without waiting (a hint; the fsync that follows is what
+/// makes them durable).
+fn start_writeback(f: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; the call only schedules I/O.
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// Removes `path` durably.

@@ -338,6 +338,14 @@ impl Kv for LocalStore {
     }
 
     fn txn(&self, writes: &[TxnWrite]) -> Result<Revision> {
+        for (i, w) in writes.iter().enumerate() {
+            if writes[..i].iter().any(|o| o.key() == w.key()) {
+                // etcd's answer to the same.
+                return Err(DatastoreError::Request(
+                    "etcdserver: duplicate key given in txn request".into(),
+                ));
+            }
+        }
         let _lock = self.lock(true)?;
         let mut planned = Vec::with_capacity(writes.len());
         let mut newest = 0;
@@ -353,15 +361,25 @@ impl Kv for LocalStore {
         let revision = self.next_revision(newest, deletes)?;
         // In the caller's order: a crash part-way leaves a prefix of the writes done, so
         // callers put first what is harmless alone (Calico IPAM: the handle before the block).
+        // Consecutive puts are staged together (one journal commit instead of one per file).
+        let mut puts: Vec<(PathBuf, Vec<u8>)> = Vec::new();
         for (w, path) in writes.iter().zip(&planned) {
-            let op = match w {
+            match w {
                 TxnWrite::Create { value, .. } | TxnWrite::Update { value, .. } => {
-                    Write::Put(value.clone())
+                    let dir = path.parent().unwrap_or(&self.data);
+                    files::create_dirs(&self.data, dir)?;
+                    puts.push((
+                        path.clone(),
+                        files::encode_value(w.key(), revision, value),
+                    ));
                 }
-                TxnWrite::Delete { .. } => Write::Remove,
-            };
-            self.apply(w.key(), path, revision, op)?;
+                TxnWrite::Delete { .. } => {
+                    files::replace_all_atomically(&std::mem::take(&mut puts))?;
+                    self.apply(w.key(), path, revision, Write::Remove)?;
+                }
+            }
         }
+        files::replace_all_atomically(&puts)?;
         Ok(revision)
     }
 }

@@ -9,6 +9,8 @@
 /// One edit of a table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
+    /// `-C`: the rule must be present, else the whole transaction fails (and changes nothing).
+    Check(String, Vec<String>),
     NewChain(String),
     Append(String, Vec<String>),
     /// Insert at position 1.
@@ -41,6 +43,7 @@ impl Batch {
         let mut out = format!("*{table}\n");
         for op in &self.ops {
             let line = match op {
+                Op::Check(c, args) => format!("-C {} {}", quote(c)?, quote_all(args)?),
                 Op::NewChain(c) => format!("-N {}", quote(c)?),
                 Op::Append(c, args) => format!("-A {} {}", quote(c)?, quote_all(args)?),
                 Op::Prepend(c, args) => format!("-I {} 1 {}", quote(c)?, quote_all(args)?),
@@ -68,6 +71,7 @@ impl Batch {
             .map(|op| {
                 let s = |x: &str| x.to_string();
                 match op {
+                    Op::Check(c, args) => [vec![s("-C"), c.clone()], args.clone()].concat(),
                     Op::NewChain(c) => vec![s("-N"), c.clone()],
                     Op::Append(c, args) => [vec![s("-A"), c.clone()], args.clone()].concat(),
                     Op::Prepend(c, args) => {
@@ -163,6 +167,28 @@ mod tests {
             cmds[3],
             words(&["-D", "CNI-HOSTPORT-DNAT", "-p", "tcp", "-j", "CNI-DN-y"])
         );
+    }
+
+    #[test]
+    fn checks_render_as_dash_c() {
+        let mut b = Batch::default();
+        b.push(Op::Check(
+            "PREROUTING".into(),
+            words(&[
+                "-m",
+                "addrtype",
+                "--dst-type",
+                "LOCAL",
+                "-j",
+                "CNI-HOSTPORT-DNAT",
+            ]),
+        ));
+        b.push(Op::NewChain("CNI-DN-x".into()));
+        assert_eq!(
+            b.restore_script("nat").unwrap(),
+            "*nat\n-C PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT\n-N CNI-DN-x\nCOMMIT\n"
+        );
+        assert_eq!(b.commands()[0][0], "-C");
     }
 
     #[test]

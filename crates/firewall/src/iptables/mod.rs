@@ -57,6 +57,22 @@ impl Iptables {
         }
     }
 
+    /// Tries `batch` as one restore transaction and says whether it was applied. False (and
+    /// the table unchanged) when one of its checks or edits failed, or when there is no
+    /// restore tool or the batch cannot be written in its syntax: a guess that the caller
+    /// follows with the careful path.
+    pub fn try_apply(&self, table: &str, batch: &Batch) -> bool {
+        let Ok(restore) = Tool::find(&format!("{}-restore", self.family.iptables())) else {
+            return false;
+        };
+        let Some(script) = batch.restore_script(table) else {
+            return false;
+        };
+        restore
+            .run(&["-w", "--noflush"], Some(script.as_bytes()))
+            .is_ok()
+    }
+
     /// Applies `batch` to `table`: one `<cmd>-restore -w --noflush` transaction, or one
     /// command per edit when there is no restore tool or the batch cannot be written in its
     /// syntax. An empty batch runs nothing.
