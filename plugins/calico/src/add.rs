@@ -5,9 +5,10 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use datastore::batch::Read;
 use datastore::resources::{
-    rule_allow, IpNat, Profile, ProfileSpec, Rule, WorkloadEndpoint, WorkloadEndpointPort,
-    WorkloadEndpointSpec,
+    rule_allow, ClusterInformationSpec, IpNat, Profile, ProfileSpec, Rule, WorkloadEndpoint,
+    WorkloadEndpointPort, WorkloadEndpointSpec, CLUSTER_INFORMATION_NAME,
 };
 use datastore::{ResourceKey, ResourceList};
 use ipnetwork::IpNetwork;
@@ -26,10 +27,13 @@ pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
 
 pub fn add(args: &CmdArgs) -> Result<CniResult, CniError> {
     let mut ctx = Context::load(args, true)?;
+    prefetch(&ctx)?;
     ctx.check_ready()?;
     readiness::wait(&ctx.conf.readiness_gates)?;
 
     let existing = find_existing(&ctx)?;
+    // Read now, with the rest of the prefetch (the endpoint write below would drop it).
+    let profile_exists = ctx.conf.policy.policy_type.is_empty() && profile_exists(&ctx)?;
     if let Some(ep) = &existing {
         ctx.ids.endpoint = ep.spec.endpoint.clone();
     }
@@ -51,7 +55,7 @@ pub fn add(args: &CmdArgs) -> Result<CniResult, CniError> {
     };
 
     if ctx.conf.policy.policy_type.is_empty() {
-        if let Err(e) = ensure_profile(&ctx) {
+        if let Err(e) = ensure_profile(&ctx, profile_exists) {
             // Calico releases the addresses here; we also take back what this ADD made.
             if created {
                 rollback(&ctx, args);
@@ -81,16 +85,37 @@ pub fn add(args: &CmdArgs) -> Result<CniResult, CniError> {
         .map_err(CniError::internal)
 }
 
+/// What ADD reads from the datastore before it writes (ClusterInformation, this workload's
+/// endpoints, the network's profile), in one round trip. ClusterInformation is the first of
+/// them, so a failure is reported as reading it fails.
+fn prefetch(ctx: &Context) -> Result<(), CniError> {
+    let mut reads = vec![Read::of(&ResourceKey::<ClusterInformationSpec>::global(
+        CLUSTER_INFORMATION_NAME,
+    ))];
+    if let Ok(endpoints) = endpoints_of(ctx) {
+        reads.push(Read::listing(&endpoints));
+    }
+    if ctx.conf.policy.policy_type.is_empty() {
+        reads.push(Read::of(&ResourceKey::<ProfileSpec>::global(
+            &ctx.conf.name,
+        )));
+    }
+    ctx.ds
+        .prefetch(reads)
+        .map_err(|e| ctx.cluster_information_error(e))
+}
+
+/// The listing of this workload's endpoints (by name prefix, any interface).
+fn endpoints_of(ctx: &Context) -> Result<ResourceList<WorkloadEndpointSpec>, CniError> {
+    Ok(
+        ResourceList::<WorkloadEndpointSpec>::in_namespace(&ctx.ids.namespace)
+            .name_prefix(ctx.ids.wep_name(true)?),
+    )
+}
+
 /// The first endpoint in the namespace whose name belongs to this workload (any interface).
 fn find_existing(ctx: &Context) -> Result<Option<WorkloadEndpoint>, CniError> {
-    let prefix = ctx.ids.wep_name(true)?;
-    let list = ctx
-        .ds
-        .list_resources(
-            &ResourceList::<WorkloadEndpointSpec>::in_namespace(&ctx.ids.namespace)
-                .name_prefix(prefix),
-        )
-        .map_err(ds_err)?;
+    let list = ctx.ds.list_resources(&endpoints_of(ctx)?).map_err(ds_err)?;
     Ok(list
         .into_iter()
         .find(|ep| ctx.ids.matches(&ep.metadata.name)))
@@ -395,6 +420,14 @@ fn build_endpoint(
     Ok(ep)
 }
 
+fn profile_exists(ctx: &Context) -> Result<bool, CniError> {
+    Ok(ctx
+        .ds
+        .get_resource(&ResourceKey::<ProfileSpec>::global(&ctx.conf.name))
+        .map_err(ds_err)?
+        .is_some())
+}
+
 /// Create, or compare-and-swap update of the endpoint read earlier.
 fn write_endpoint(ctx: &Context, ep: &WorkloadEndpoint) -> Result<(), CniError> {
     let r = if ep.metadata.resource_version.is_empty() {
@@ -407,14 +440,9 @@ fn write_endpoint(ctx: &Context, ep: &WorkloadEndpoint) -> Result<(), CniError> 
 
 /// Profile `<network>` unless it exists (never updated): egress allow; ingress allow from
 /// the network's own members (cni) or from anywhere (k8s); the network name as a label.
-fn ensure_profile(ctx: &Context) -> Result<(), CniError> {
+fn ensure_profile(ctx: &Context, exists: bool) -> Result<(), CniError> {
     let name = &ctx.conf.name;
-    if ctx
-        .ds
-        .get_resource(&ResourceKey::<ProfileSpec>::global(name))
-        .map_err(ds_err)?
-        .is_some()
-    {
+    if exists {
         return Ok(());
     }
     let ingress = if ctx.ids.orchestrator == ORCH_K8S {

@@ -50,6 +50,17 @@ impl Context {
         Ok(Context { conf, ids, mtu, ds })
     }
 
+    /// How a failure to read ClusterInformation is reported (the first read of an ADD).
+    pub fn cluster_information_error(&self, e: DatastoreError) -> CniError {
+        if self.ds.backend() == "local" {
+            return ds_err(e);
+        }
+        CniError::new(
+            e.to_cni().code,
+            format!("error getting ClusterInformation: {e}"),
+        )
+    }
+
     /// ClusterInformation `default` must exist with `datastoreReady: true`. On our local store
     /// (one machine, no calico-node to create it) it is created ready on first use.
     pub fn check_ready(&self) -> Result<(), CniError> {
@@ -60,12 +71,9 @@ impl Context {
                     .map_err(ds_err)?,
             )
         } else {
-            self.ds.cluster_information().map_err(|e| {
-                CniError::new(
-                    e.to_cni().code,
-                    format!("error getting ClusterInformation: {e}"),
-                )
-            })?
+            self.ds
+                .cluster_information()
+                .map_err(|e| self.cluster_information_error(e))?
         };
         let Some(ci) = ci else {
             return Err(CniError::new(

@@ -123,6 +123,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 /// Creates the directories from `base` (which exists) down to `dir`, each made durable in its
 /// parent.
 pub(crate) fn create_dirs(base: &Path, dir: &Path) -> Result<()> {
+    // The common case, one stat instead of a failed mkdir per level.
+    if dir.is_dir() {
+        return Ok(());
+    }
     let Ok(rel) = dir.strip_prefix(base) else {
         return Ok(());
     };

@@ -368,10 +368,7 @@ impl Kv for LocalStore {
                 TxnWrite::Create { value, .. } | TxnWrite::Update { value, .. } => {
                     let dir = path.parent().unwrap_or(&self.data);
                     files::create_dirs(&self.data, dir)?;
-                    puts.push((
-                        path.clone(),
-                        files::encode_value(w.key(), revision, value),
-                    ));
+                    puts.push((path.clone(), files::encode_value(w.key(), revision, value)));
                 }
                 TxnWrite::Delete { .. } => {
                     files::replace_all_atomically(&std::mem::take(&mut puts))?;
