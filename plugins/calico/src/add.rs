@@ -311,8 +311,7 @@ fn attach(
 
     req.skip_host_routes = plan.skip_host_routes_if_no_routes && result.routes.is_empty();
     dataplane::narrow(&mut result);
-    let out = pair.configure(&req, &result).map_err(release)?;
-
+    let mac = pair.container_mac(plan.container_mac);
     result.interfaces = vec![
         Interface {
             name: plan.host_veth.clone(),
@@ -320,7 +319,7 @@ fn attach(
         },
         Interface {
             name: args.ifname.clone(),
-            mac: out.container_mac.clone(),
+            mac: mac.clone(),
             mtu: ctx.mtu,
             sandbox: args.netns.clone(),
             ..Interface::default()
@@ -329,11 +328,43 @@ fn attach(
     for ip in &mut result.ips {
         ip.interface = Some(1);
     }
+    let ep = match build_endpoint(ctx, args, existing, &result, &plan, &mac) {
+        Ok(ep) => ep,
+        Err(e) => {
+            pair.remove();
+            return Err(release(e));
+        }
+    };
 
-    let ep =
-        build_endpoint(ctx, args, existing, &result, &plan, &out.container_mac).map_err(undo)?;
-    write_endpoint(ctx, &ep).map_err(undo)?;
-    Ok(result)
+    if !ep.metadata.resource_version.is_empty() {
+        // An endpoint that exists is only updated once the dataplane is up (an update
+        // cannot be taken back the way a create can).
+        pair.configure(&req, &result).map_err(release)?;
+        write_endpoint(ctx, &ep).map_err(undo)?;
+        return Ok(result);
+    }
+    // A new endpoint holds nothing the dataplane steps need: create it while they run
+    // (Calico does one after the other), and delete it again if they fail.
+    let (configured, written) = std::thread::scope(|s| {
+        let write = s.spawn(|| ctx.ds.create_resource(&ep).map_err(ds_err));
+        let configured = pair.configure(&req, &result);
+        let written = write
+            .join()
+            .unwrap_or_else(|_| Err(CniError::internal("the endpoint write panicked")));
+        (configured, written)
+    });
+    match (configured, written) {
+        (Ok(_), Ok(_)) => Ok(result),
+        (Err(e), written) => {
+            // The pair removed itself; the endpoint goes too, then the allocation.
+            if let Ok(stored) = written {
+                let revision = stored.metadata.resource_version.parse().ok();
+                let _ = ctx.ds.delete_resource(&ResourceKey::of(&stored), revision);
+            }
+            Err(release(e))
+        }
+        (Ok(_), Err(e)) => Err(undo(e)),
+    }
 }
 
 /// Undoes a successful attach: the endpoint, the interface, the allocation.

@@ -33,11 +33,6 @@ pub struct Request<'a> {
     pub container_mac: Option<[u8; 6]>,
 }
 
-/// What it made.
-pub struct Outcome {
-    pub container_mac: String,
-}
-
 fn err(msg: impl Into<String>) -> CniError {
     CniError::new(code::INTERNAL, msg)
 }
@@ -63,6 +58,8 @@ pub struct Pair {
     cont_ns: NetNs,
     cont_index: u32,
     host_index: u32,
+    /// The container end's MAC as the kernel made it.
+    cont_mac: String,
 }
 
 /// Steps 1–3 of Calico's `DoNetworking`: a stale host link of the same name goes, the pair is
@@ -105,6 +102,7 @@ pub fn create_pair(req: &Request) -> Result<Pair, CniError> {
         cont_ns,
         cont_index: cont_link.index,
         host_index: 0,
+        cont_mac: cont_link.mac.clone().unwrap_or_default(),
     };
     // Past this point a failure removes the pair again (deleting one end deletes both).
     match pair.host_end(req) {
@@ -134,6 +132,19 @@ impl Pair {
             .index)
     }
 
+    /// The container end's MAC once configured: `requested` (the hwAddr annotation) if any,
+    /// else the one the kernel gave it (a veth keeps it).
+    pub fn container_mac(&self, requested: Option<[u8; 6]>) -> String {
+        match requested {
+            Some(m) => m
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+            None => self.cont_mac.clone(),
+        }
+    }
+
     /// Deletes both ends (best effort: this is already a failure path).
     pub fn remove(&self) {
         let _ = self.cont.link_delete(self.cont_index);
@@ -141,7 +152,7 @@ impl Pair {
 
     /// The rest of `DoNetworking` with the workload's addresses; on failure the pair is
     /// removed.
-    pub fn configure(self, req: &Request, result: &Result100) -> Result<Outcome, CniError> {
+    pub fn configure(self, req: &Request, result: &Result100) -> Result<(), CniError> {
         let configured = self.configure_inner(req, result);
         if configured.is_err() {
             self.remove();
@@ -149,7 +160,7 @@ impl Pair {
         configured
     }
 
-    fn configure_inner(&self, req: &Request, result: &Result100) -> Result<Outcome, CniError> {
+    fn configure_inner(&self, req: &Request, result: &Result100) -> Result<(), CniError> {
         let has_v4 = result.ips.iter().any(|i| i.address.is_ipv4());
         let has_v6 = result.ips.iter().any(|i| i.address.is_ipv6());
         let (host, cont, cont_ns) = (&self.host, &self.cont, &self.cont_ns);
@@ -178,18 +189,6 @@ impl Pair {
             cont.link_set_mac(cont_index, &mac)
                 .map_err(nk("failed to set container MAC"))?;
         }
-        let container_mac = cont
-            .link_by_index(cont_index)
-            .map_err(nk("failed to read container veth"))?
-            .ok_or_else(|| {
-                err(format!(
-                    "failed to look up {:?}: Link not found",
-                    req.ifname
-                ))
-            })?
-            .mac
-            .unwrap_or_default();
-
         // 9. IPv4: a link route to the dummy gateway, then every IPv4 route via it.
         if has_v4 {
             let mut gw_route = Route::new(IpNetwork::new(IpAddr::V4(IPV4_GATEWAY), 32).unwrap());
@@ -251,7 +250,7 @@ impl Pair {
         if !req.skip_host_routes {
             setup_host_routes(host, host_index, req.host_veth, result)?;
         }
-        Ok(Outcome { container_mac })
+        Ok(())
     }
 }
 

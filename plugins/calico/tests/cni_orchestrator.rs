@@ -449,38 +449,41 @@ fn failure_after_ipam_releases_the_address() {
 }
 
 /// Host routes: a route for the IP through another interface is an error naming it, and
-/// the allocation is released.
+/// the allocation is released. The endpoint, created while the dataplane is set up, is taken
+/// back too.
 #[test]
 fn conflicting_host_route_is_reported() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    h.ip(&[
-        "link", "add", "blocker0", "type", "veth", "peer", "name", "blocker1",
-    ]);
-    h.ip(&["link", "set", "blocker0", "up"]);
-    h.ip(&["link", "set", "blocker1", "up"]);
-    // host-local hands out 10.22.0.2 first.
-    h.ip(&[
-        "route",
-        "add",
-        "10.22.0.2/32",
-        "dev",
-        "blocker0",
-        "scope",
-        "link",
-    ]);
-    let conf = h.conf("1.0.0", "net1", json!({}));
-    let run = h.run("ADD", CID, c.path(), &conf);
-    assert_eq!(run.code, 1);
-    let msg = run.json()["msg"].as_str().unwrap().to_string();
-    assert!(
-        msg.contains("already exists for an interface other than"),
-        "{msg}"
-    );
-    assert!(msg.contains("Iface: blocker0"), "{msg}");
-    assert!(h.reservations("net1").is_empty());
-    assert!(h.weps().is_empty());
-    assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
+    each_store(|store| {
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        h.ip(&[
+            "link", "add", "blocker0", "type", "veth", "peer", "name", "blocker1",
+        ]);
+        h.ip(&["link", "set", "blocker0", "up"]);
+        h.ip(&["link", "set", "blocker1", "up"]);
+        // host-local hands out 10.22.0.2 first.
+        h.ip(&[
+            "route",
+            "add",
+            "10.22.0.2/32",
+            "dev",
+            "blocker0",
+            "scope",
+            "link",
+        ]);
+        let conf = h.conf("1.0.0", "net1", json!({}));
+        let run = h.run("ADD", CID, c.path(), &conf);
+        assert_eq!(run.code, 1);
+        let msg = run.json()["msg"].as_str().unwrap().to_string();
+        assert!(
+            msg.contains("already exists for an interface other than"),
+            "{msg}"
+        );
+        assert!(msg.contains("Iface: blocker0"), "{msg}");
+        assert!(h.reservations("net1").is_empty());
+        assert!(h.weps().is_empty(), "the endpoint was taken back");
+        assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
+    });
 }
 
 /// CHECK verifies for real.
