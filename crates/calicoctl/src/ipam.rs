@@ -15,10 +15,6 @@ fn size(n: &IpNetwork) -> u128 {
     1u128.checked_shl(bits).unwrap_or(u128::MAX)
 }
 
-fn pct(part: u128, whole: u128) -> u128 {
-    (part.saturating_mul(100)).checked_div(whole).unwrap_or(0)
-}
-
 /// The table calicoctl prints: one row per pool, and with `show_blocks` one per block.
 pub fn show(ds: &Datastore, show_blocks: bool) -> Result<String> {
     let pools = ds.list_resources(&ResourceList::<IpPoolSpec>::all())?;
@@ -55,21 +51,52 @@ pub fn show(ds: &Datastore, show_blocks: bool) -> Result<String> {
     Ok(table(&rows))
 }
 
+/// calicoctl's row: counts as Go's `%.5g` of a float64, percentages as `%.f` (rounded).
 fn row(group: &str, cidr: &str, total: u128, used: u128) -> [String; 5] {
+    let (total, used) = (total as f64, used as f64);
+    let free = total - used;
     [
         group.to_string(),
         cidr.to_string(),
-        total.to_string(),
-        format!("{used} ({}%)", pct(used, total)),
-        format!("{} ({}%)", total - used, pct(total - used, total)),
+        go_g5(total),
+        format!("{} ({:.0}%)", go_g5(used), 100.0 * used / total),
+        format!("{} ({:.0}%)", go_g5(free), 100.0 * free / total),
     ]
 }
 
+/// Go's `fmt.Sprintf("%.5g", v)`: five significant digits, the exponent form (`1.0486e+06`)
+/// from 1e5 up or below 1e-4, trailing zeros dropped.
+fn go_g5(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    // The exponent after rounding to five digits (99999.5 becomes 1e+05).
+    let sci = format!("{v:.4e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let trim = |s: &str| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    if !(-4..5).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim(mantissa), exp.abs())
+    } else {
+        let decimals = (4 - exp).max(0) as usize;
+        trim(&format!("{v:.decimals$}"))
+    }
+}
+
+/// Renders like the tablewriter package calicoctl uses: headers centred (the odd space on the
+/// right), cells that are plain numbers right-aligned, others left-aligned.
 fn table(rows: &[[String; 5]]) -> String {
     let mut w = [0usize; 5];
     for r in rows {
         for (i, c) in r.iter().enumerate() {
-            w[i] = w[i].max(c.len());
+            w[i] = w[i].max(c.chars().count());
         }
     }
     let sep: String = w
@@ -77,10 +104,26 @@ fn table(rows: &[[String; 5]]) -> String {
         .map(|n| format!("+{}", "-".repeat(n + 2)))
         .collect::<String>()
         + "+\n";
+    let is_number = |c: &str| {
+        let digits = c.strip_prefix('-').unwrap_or(c);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+        !int.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && !frac.is_empty()
+            && frac.bytes().all(|b| b.is_ascii_digit())
+    };
     let mut out = sep.clone();
     for (j, r) in rows.iter().enumerate() {
         for (i, c) in r.iter().enumerate() {
-            let _ = write!(out, "| {c:<width$} ", width = w[i]);
+            let gap = w[i] - c.chars().count();
+            let (left, right) = if j == 0 {
+                (gap / 2, gap - gap / 2)
+            } else if is_number(c) {
+                (gap, 0)
+            } else {
+                (0, gap)
+            };
+            let _ = write!(out, "| {}{c}{} ", " ".repeat(left), " ".repeat(right));
         }
         out.push_str("|\n");
         if j == 0 {
@@ -194,4 +237,55 @@ pub fn release(ds: &Datastore, ip: &str) -> Result<String> {
         bail!("IP address {ip} is not assigned");
     }
     Ok(format!("Successfully released IP address {ip}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_print_as_go_g5() {
+        for (v, want) in [
+            (0.0, "0"),
+            (64.0, "64"),
+            (65536.0, "65536"),
+            (99999.0, "99999"),
+            (100000.0, "1e+05"),
+            (1048576.0, "1.0486e+06"),
+            (1048472.0, "1.0485e+06"),
+            (4294967296.0, "4.295e+09"),
+            (1.8446744073709552e19, "1.8447e+19"),
+        ] {
+            assert_eq!(go_g5(v), want, "{v}");
+        }
+    }
+
+    #[test]
+    fn rows_and_table_look_like_calicoctl() {
+        let rows = [
+            [
+                "GROUPING".to_string(),
+                "CIDR".into(),
+                "IPS TOTAL".into(),
+                "IPS IN USE".into(),
+                "IPS FREE".into(),
+            ],
+            row("IP Pool", "10.0.0.0/16", 65536, 5),
+            row("Block", "10.0.0.0/26", 64, 5),
+        ];
+        assert_eq!(rows[1][3], "5 (0%)");
+        assert_eq!(rows[1][4], "65531 (100%)");
+        assert_eq!(rows[2][3], "5 (8%)");
+        assert_eq!(
+            table(&rows),
+            "\
++----------+-------------+-----------+------------+--------------+
+| GROUPING |    CIDR     | IPS TOTAL | IPS IN USE |   IPS FREE   |
++----------+-------------+-----------+------------+--------------+
+| IP Pool  | 10.0.0.0/16 |     65536 | 5 (0%)     | 65531 (100%) |
+| Block    | 10.0.0.0/26 |        64 | 5 (8%)     | 59 (92%)     |
++----------+-------------+-----------+------------+--------------+
+"
+        );
+    }
 }
