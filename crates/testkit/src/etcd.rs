@@ -87,6 +87,11 @@ impl EtcdServer {
         self.client_port
     }
 
+    /// The server's process id while it runs (for CPU accounting in benchmarks).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server (SIGKILL, like a crash) and keeps its data for [`EtcdServer::restart`].
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -1,8 +1,9 @@
 //! Allocation throughput of the calico-ipam binary: ADDs per second at 1, 8 and 32 concurrent
 //! plugin processes (16 node names, each with its own host lock, as 16 hosts would), on the
 //! local store and on a real etcd, next to the raw etcd transaction rate (32 threads of
-//! create-if-absent transactions, each its own client) measured in the same run, and the peak
-//! RSS of a plugin process.
+//! create-if-absent transactions, each its own client) measured in the same run, the rate at
+//! which this machine can start a do-nothing plugin process at all, the CPU each ADD costs in
+//! the plugin and in etcd, and the peak RSS of a plugin process.
 //!
 //! ```sh
 //! RUSTFLAGS="-C target-feature=+crt-static -C relocation-model=static" cargo build --release \
@@ -50,11 +51,47 @@ fn run(bin: &str, cmd: &str, cid: &str, conf: &[u8]) -> bool {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     std::mem::forget(child); // reaped by wait4
     MAX_PLUGIN_RSS_KIB.fetch_max(usage.ru_maxrss, Ordering::Relaxed);
+    let cpu_us = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
+    PLUGIN_CPU_US.fetch_add(
+        cpu_us(usage.ru_utime) + cpu_us(usage.ru_stime),
+        Ordering::Relaxed,
+    );
     rc == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0
 }
 
 /// The largest own peak RSS of any calico-ipam process run so far.
 static MAX_PLUGIN_RSS_KIB: AtomicI64 = AtomicI64::new(0);
+/// CPU time (user + system) of every calico-ipam process run so far, in microseconds.
+static PLUGIN_CPU_US: AtomicI64 = AtomicI64::new(0);
+
+/// CPU time (user + system) a process has used so far, in microseconds.
+fn process_cpu_us(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<i64> = rest
+        .split_whitespace()
+        .map(|w| w.parse().unwrap_or(0))
+        .collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+    f.get(11).zip(f.get(12)).map_or(0, |(u, s)| (u + s) * 1_000_000 / hz)
+}
+
+/// Spawns of a do-nothing calico-ipam (VERSION) per second at `conc` concurrency: the
+/// ceiling for any design that runs one plugin process per ADD on this machine.
+fn exec_floor(bin: &str, n: usize, conc: usize) -> f64 {
+    let secs = parallel(n, conc, |_| {
+        let ok = Command::new(bin)
+            .env("CNI_COMMAND", "VERSION")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "calico-ipam VERSION failed");
+    });
+    n as f64 / secs
+}
 
 fn conf(t: &Target, node: usize) -> Vec<u8> {
     let mut c = json!({"cniVersion": "1.0.0", "name": "bench", "type": "calico",
@@ -127,22 +164,46 @@ fn main() {
             dir: tempfile::tempdir().unwrap(),
         },
     ];
+    let raw_cpu0 = etcd.pid().map_or(0, process_cpu_us);
     let raw = raw_etcd_rate(&targets[1].keys, 3200);
+    let raw_cpu_ms = (etcd.pid().map_or(0, process_cpu_us) - raw_cpu0) as f64 / 3200.0 / 1000.0;
+    let floor = exec_floor(&bin, n, 32);
     println!("calico-ipam: {bin}, {n} ADDs per run, {NODES} node names\n");
     println!("| backend | concurrency | ADD/s | DEL/s |");
     println!("|---|---|---|---|");
     let mut round = 0;
+    let mut cpu_notes = Vec::new();
     for t in &targets {
         setup(t);
         for conc in [1, 8, 32] {
             round += 1;
             let confs: Vec<Vec<u8>> = (0..NODES).map(|k| conf(t, k)).collect();
             let failed = AtomicUsize::new(0);
+            let etcd_cpu0 = etcd.pid().map_or(0, process_cpu_us);
+            let plugin_cpu0 = PLUGIN_CPU_US.load(Ordering::Relaxed);
             let add = parallel(n, conc, |i| {
                 if !run(&bin, "ADD", &format!("r{round}c{i}"), &confs[i % NODES]) {
                     failed.fetch_add(1, Ordering::SeqCst);
                 }
             });
+            if conc == 32 {
+                let per_add = |us: i64| us as f64 / n as f64 / 1000.0;
+                let plugin = per_add(PLUGIN_CPU_US.load(Ordering::Relaxed) - plugin_cpu0);
+                let server = if t.name == "etcd" {
+                    per_add(etcd.pid().map_or(0, process_cpu_us) - etcd_cpu0)
+                } else {
+                    0.0
+                };
+                cpu_notes.push(format!(
+                    "CPU per ADD at 32 concurrency, {}: calico-ipam process {plugin:.2} ms{}",
+                    t.name,
+                    if t.name == "etcd" {
+                        format!(", etcd server {server:.2} ms")
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
             let del = parallel(n, conc, |i| {
                 run(&bin, "DEL", &format!("r{round}c{i}"), &confs[i % NODES]);
             });
@@ -158,7 +219,13 @@ fn main() {
             );
         }
     }
-    println!("\nraw etcd create transactions (32 clients): {raw:.0}/s");
+    println!("\nraw etcd create transactions (32 clients): {raw:.0}/s ({raw_cpu_ms:.2} ms of etcd CPU each)");
+    println!(
+        "exec floor: calico-ipam VERSION, 32 at a time: {floor:.0} processes/s (the ceiling for one plugin process per ADD)"
+    );
+    for note in cpu_notes {
+        println!("{note}");
+    }
     println!(
         "peak RSS of a calico-ipam process: {} KiB",
         MAX_PLUGIN_RSS_KIB.load(Ordering::Relaxed)
