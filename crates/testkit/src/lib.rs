@@ -13,7 +13,7 @@ mod private_dir;
 mod root;
 
 pub use etcd::{EtcdServer, TlsFiles, ETCD_BINARY};
-pub use netns::TempNetns;
+pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
 pub use plugin::{Invocation, PluginRun};
 pub use private_dir::{PrivateDirLauncher, PrivateEntry};

@@ -99,6 +99,25 @@ impl TempNetns {
     }
 }
 
+/// Removes every namespace [`TempNetns::new`] made in this process that is still there. For
+/// binaries built with `panic = "abort"` (the release profile), where a panic never runs the
+/// destructors: call it from a panic hook. Returns the names removed.
+pub fn remove_leftovers() -> Vec<String> {
+    let prefix = format!("cnitest-{}-", std::process::id());
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return removed;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && run("ip", ["netns", "del", name.as_str()]).status.success()
+        {
+            removed.push(name);
+        }
+    }
+    removed
+}
+
 impl Default for TempNetns {
     fn default() -> Self {
         Self::new()
@@ -151,6 +170,44 @@ mod tests {
     #[test]
     fn random_values_differ() {
         assert_ne!(random_u32(), random_u32());
+    }
+
+    /// Runs in a child process (its own pid, so no other test's namespace matches): a
+    /// namespace whose destructor never runs, as after a panic under panic=abort, is removed.
+    #[test]
+    fn leftovers_of_this_process_are_removed() {
+        crate::require_root();
+        if std::env::var_os("TESTKIT_LEFTOVER_CHILD").is_some() {
+            let ns = TempNetns::new();
+            let name = ns.name().to_string();
+            std::mem::forget(ns);
+            let removed = remove_leftovers();
+            println!("made={name} removed={}", removed.join(","));
+            return;
+        }
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "netns::tests::leftovers_of_this_process_are_removed",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TESTKIT_LEFTOVER_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        // The harness prints "test <name> ... " on the same line first.
+        let line = stdout
+            .lines()
+            .find_map(|l| l.find("made=").map(|at| &l[at..]))
+            .unwrap_or_else(|| panic!("child said nothing: {stdout}"));
+        let (made, removed) = line
+            .strip_prefix("made=")
+            .and_then(|l| l.split_once(" removed="))
+            .unwrap();
+        assert!(!made.is_empty());
+        assert_eq!(removed, made, "{line}");
+        assert!(!Path::new("/run/netns").join(made).exists());
     }
 
     #[test]

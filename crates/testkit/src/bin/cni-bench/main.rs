@@ -403,6 +403,15 @@ fn main() {
     // For iterating on the chains alone (nothing is written to --out then).
     let chains_only = args.iter().any(|a| a == "--chains-only");
     testkit::require_root();
+    // The release profile aborts on panic, so TempNetns destructors would never run: remove
+    // this run's namespaces from the panic hook instead.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        for name in testkit::remove_leftovers() {
+            eprintln!("cni-bench: removed namespace {name} after a panic");
+        }
+        default_hook(info);
+    }));
     if chains_only {
         print!("{}", chains::run(&ours, &go, iterations.clamp(1, 30)));
         return;
