@@ -388,3 +388,81 @@ fn status_says_whether_a_backend_works() {
     let r = status(empty.path().to_str().unwrap());
     assert_eq!(error(&r).0, 50);
 }
+
+/// The iptables tools of `PATH`, each a shell wrapper that logs its arguments before running
+/// the real one: which commands an ADD ran.
+fn logging_tools() -> (impl AsRef<std::path::Path>, std::path::PathBuf) {
+    let dir = testkit::temp_dir();
+    let log = dir.path().join("calls.log");
+    for tool in [
+        "iptables",
+        "ip6tables",
+        "iptables-restore",
+        "ip6tables-restore",
+    ] {
+        let wrapper = dir.path().join(tool);
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"{tool} $*\" >> {}\nexec /usr/sbin/{tool} \"$@\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &wrapper,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    (dir, log)
+}
+
+/// A node's first ADD reads the table and plans (the shared chains are missing); every later
+/// ADD of a new container is one `iptables-restore` that checks the shared rules; a repeated
+/// ADD falls back to the careful path and changes nothing.
+#[test]
+fn later_adds_are_one_restore() {
+    testkit::require_root();
+    let host = Host::new();
+    let (tools, log) = logging_tools();
+    let path = format!("{}:{PATH}", tools.as_ref().display());
+    let env = [("PATH", path.as_str())];
+    let ctr = TempNetns::new();
+    let conf = |cid_ip: &str| {
+        let mut prev = prev("1.0.0");
+        prev["ips"][0]["address"] = json!(cid_ip);
+        Conf::new("n", "1.0.0", mappings()).prev(prev).text()
+    };
+    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf("10.0.0.2/24"), &env)
+        .assert_success();
+    let first = calls();
+    assert!(first.contains("iptables -w -t nat -S"), "{first}");
+    assert!(first.contains("ip6tables -w -t nat -S"), "{first}");
+    std::fs::remove_file(&log).unwrap();
+
+    host.run_env(&ours(), "ADD", "c2", ctr.path(), &conf("10.0.0.3/24"), &env)
+        .assert_success();
+    let second = calls();
+    assert_eq!(
+        second.lines().collect::<Vec<_>>(),
+        [
+            "iptables-restore -w --noflush",
+            "ip6tables-restore -w --noflush"
+        ],
+        "one transaction per family, no read"
+    );
+    // (iptables_parity compares the resulting tables with Go's after every step.)
+    std::fs::remove_file(&log).ok();
+    // Re-ADD of an existing container: the optimistic transaction fails on -N and the
+    // careful path runs, changing nothing.
+    let before = host.nat(false);
+    host.run_env(&ours(), "ADD", "c2", ctr.path(), &conf("10.0.0.3/24"), &env)
+        .assert_success();
+    let again = calls();
+    assert!(again.contains("iptables -w -t nat -S"), "{again}");
+    assert_eq!(host.nat(false), before, "a repeated ADD changes nothing");
+    assert!(host.nat(false).contains("--to-destination 10.0.0.3:80"));
+}

@@ -78,6 +78,23 @@ struct Chain {
     prepend_entry: bool,
 }
 
+impl Chain {
+    /// Every rule the chain's setup makes, in order, as (chain, arguments, is an entry rule):
+    /// its own rules, then each entry rule (jumping to it) in each entry chain.
+    fn edits(&self) -> Vec<(String, Vec<String>, bool)> {
+        let own = self
+            .rules
+            .iter()
+            .map(|r| (self.name.clone(), r.args.clone(), false));
+        let entries = self.entry_chains.iter().flat_map(|entry_chain| {
+            self.entry_rules
+                .iter()
+                .map(move |r| (entry_chain.to_string(), r.jumping_to(&self.name).args, true))
+        });
+        own.chain(entries).collect()
+    }
+}
+
 fn words(ws: &[&str]) -> Vec<String> {
     ws.iter().map(|w| w.to_string()).collect()
 }
@@ -503,37 +520,21 @@ impl IptablesPortMapper {
         }
         shared.push(top_level_dnat_chain());
         for c in &shared {
-            for rule in &c.rules {
-                if seen.insert((c.name.clone(), rule.args.clone())) {
-                    batch.push(Op::Check(c.name.clone(), rule.args.clone()));
-                }
-            }
-            for entry_chain in &c.entry_chains {
-                for rule in &c.entry_rules {
-                    let jump = rule.jumping_to(&c.name).args;
-                    if seen.insert((entry_chain.to_string(), jump.clone())) {
-                        batch.push(Op::Check(entry_chain.to_string(), jump));
-                    }
+            for (chain, args, _) in c.edits() {
+                if seen.insert((chain.clone(), args.clone())) {
+                    batch.push(Op::Check(chain, args));
                 }
             }
         }
         let c = dnat_chain(att, container);
         batch.push(Op::NewChain(c.name.clone()));
-        for rule in &c.rules {
-            if seen.insert((c.name.clone(), rule.args.clone())) {
-                batch.push(Op::Append(c.name.clone(), rule.args.clone()));
-            }
-        }
-        for entry_chain in &c.entry_chains {
-            for rule in &c.entry_rules {
-                let jump = rule.jumping_to(&c.name).args;
-                if seen.insert((entry_chain.to_string(), jump.clone())) {
-                    batch.push(if c.prepend_entry {
-                        Op::Prepend(entry_chain.to_string(), jump)
-                    } else {
-                        Op::Append(entry_chain.to_string(), jump)
-                    });
-                }
+        for (chain, args, entry) in c.edits() {
+            if seen.insert((chain.clone(), args.clone())) {
+                batch.push(if entry && c.prepend_entry {
+                    Op::Prepend(chain, args)
+                } else {
+                    Op::Append(chain, args)
+                });
             }
         }
         batch
