@@ -1,13 +1,12 @@
-//! `ipam show`, `ipam check`, `ipam release --ip`.
+//! `ipam show` and `ipam release --ip` (`ipam check` is in check.rs).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 use calico_ipam::Ipam;
-use datastore::resources::{IpPoolSpec, WorkloadEndpointSpec};
-use datastore::{BlockList, Datastore, HandleList, ResourceList};
+use datastore::resources::IpPoolSpec;
+use datastore::{BlockList, Datastore, ResourceList};
 use ipnetwork::IpNetwork;
 
 fn size(n: &IpNetwork) -> u128 {
@@ -134,109 +133,28 @@ fn table(rows: &[[String; 5]]) -> String {
     out
 }
 
-/// Problems `ipam check` found.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub allocations: usize,
-    /// Allocated addresses no workload endpoint claims (with their handle).
-    pub leaked: Vec<(IpAddr, String)>,
-    /// Allocations whose handle object is missing.
-    pub missing_handles: Vec<(IpAddr, String)>,
-    /// Handles that point at no allocation.
-    pub handles_without_blocks: Vec<String>,
+/// How `ipam release --ip` ended: upstream prints success on stdout, an unassigned address as
+/// an error (stderr, exit 1), and an unparsable one on stdout with exit 1.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Release {
+    Released(IpAddr),
+    NotAssigned(IpAddr),
+    InvalidIp(String),
 }
 
-impl Report {
-    pub fn is_clean(&self) -> bool {
-        self.leaked.is_empty()
-            && self.missing_handles.is_empty()
-            && self.handles_without_blocks.is_empty()
-    }
-
-    pub fn render(&self) -> String {
-        let mut s = format!("Found {} IPAM allocations.\n", self.allocations);
-        let _ = writeln!(
-            s,
-            "Found {} allocations without a workload endpoint.",
-            self.leaked.len()
-        );
-        for (ip, h) in &self.leaked {
-            let _ = writeln!(s, "  {ip} leaked (handle {h})");
-        }
-        let _ = writeln!(
-            s,
-            "Found {} allocations whose handle is missing.",
-            self.missing_handles.len()
-        );
-        for (ip, h) in &self.missing_handles {
-            let _ = writeln!(s, "  {ip} (handle {h})");
-        }
-        let _ = writeln!(
-            s,
-            "Found {} handles without an allocation.",
-            self.handles_without_blocks.len()
-        );
-        for h in &self.handles_without_blocks {
-            let _ = writeln!(s, "  {h}");
-        }
-        s.push_str(if self.is_clean() {
-            "Check complete: no problems found.\n"
-        } else {
-            "Check complete: problems found.\n"
-        });
-        s
-    }
-}
-
-pub fn check(ds: &Datastore) -> Result<Report> {
-    let mut report = Report::default();
-    let weps = ds.list_resources(&ResourceList::<WorkloadEndpointSpec>::all())?;
-    let claimed: BTreeSet<IpAddr> = weps
-        .iter()
-        .flat_map(|w| w.spec.ip_networks.iter())
-        .filter_map(|n| n.parse::<IpNetwork>().ok())
-        .map(|n| n.ip())
-        .collect();
-    let handles: BTreeMap<String, _> = ds
-        .list(&HandleList)?
-        .into_iter()
-        .map(|(k, v)| (k.id, v.value))
-        .collect();
-    let mut used_handles = BTreeSet::new();
-    for (_, b) in ds.list(&BlockList::default())? {
-        for o in 0..b.value.allocations.len() {
-            let Some(attr) = b.value.attributes_at(o) else {
-                continue;
-            };
-            let Some(ip) = b.value.ip_at(o) else { continue };
-            report.allocations += 1;
-            let h = attr.handle_id.clone().unwrap_or_default();
-            used_handles.insert(h.clone());
-            if !claimed.contains(&ip) {
-                report.leaked.push((ip, h.clone()));
-            }
-            if !h.is_empty() && !handles.contains_key(&h) {
-                report.missing_handles.push((ip, h));
-            }
-        }
-    }
-    report.handles_without_blocks = handles
-        .keys()
-        .filter(|h| !used_handles.contains(*h))
-        .cloned()
-        .collect();
-    Ok(report)
-}
-
-pub fn release(ds: &Datastore, ip: &str) -> Result<String> {
-    let Ok(addr) = ip.parse::<IpAddr>() else {
-        bail!("invalid IP address specified: {ip}");
+pub fn release(ds: &Datastore, ip: &str) -> Result<Release> {
+    // Go's net.ParseIP; the messages print its String(), so `::ffff:a.b.c.d` prints dotted.
+    let Ok(addr) = ip.parse::<IpAddr>().map(|a| a.to_canonical()) else {
+        return Ok(Release::InvalidIp(ip.to_string()));
     };
-    let unallocated = Ipam::new(ds).release_ips(&[addr])?;
-    if !unallocated.is_empty() {
-        bail!("IP address {ip} is not assigned");
-    }
-    Ok(format!("Successfully released IP address {ip}"))
+    let unallocated = Ipam::new(ds)
+        .release_ips(&[addr])
+        .map_err(|e| anyhow!("error: {e}"))?;
+    Ok(if unallocated.is_empty() {
+        Release::Released(addr)
+    } else {
+        Release::NotAssigned(addr)
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! environment as calicoctl's (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_*_FILE`, with
 //! `CALICO_` overrides), plus `DATASTORE_PATH` for the local store.
 
+mod check;
 mod ipam;
 mod manifest;
 mod resources;
@@ -64,12 +65,23 @@ enum IpamCmd {
         #[arg(long)]
         show_blocks: bool,
     },
-    /// Consistency check: leaked addresses, missing and orphaned handles.
-    Check,
-    /// Release an address whoever holds it.
-    Release {
+    /// Check the integrity of the IPAM datastructures (exits 0 even when problems are found).
+    Check {
+        /// Print all IPs that are checked.
         #[arg(long)]
-        ip: String,
+        show_all_ips: bool,
+        /// Print all IPs that are leaked or not allocated properly.
+        #[arg(long)]
+        show_problem_ips: bool,
+        /// Path to output report file.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: Option<String>,
+    },
+    /// Release a Calico assigned IP address (`--from-report` is not implemented).
+    Release {
+        /// IP address to release.
+        #[arg(long)]
+        ip: Option<String>,
     },
 }
 
@@ -164,14 +176,35 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Ipam { cmd } => match cmd {
             IpamCmd::Show { show_blocks } => print!("{}", ipam::show(&ds, show_blocks)?),
-            IpamCmd::Check => {
-                let report = ipam::check(&ds)?;
-                print!("{}", report.render());
-                if !report.is_clean() {
+            IpamCmd::Check {
+                show_all_ips,
+                show_problem_ips,
+                output,
+            } => {
+                let opts = check::CheckOptions {
+                    show_all_ips,
+                    show_problem_ips,
+                };
+                let mut out = std::io::stdout().lock();
+                check::check(
+                    &ds,
+                    opts,
+                    env!("CARGO_PKG_VERSION"),
+                    output.as_deref(),
+                    &mut out,
+                )?;
+            }
+            // Like upstream, `release` without `--ip` does nothing.
+            IpamCmd::Release { ip: None } => {}
+            IpamCmd::Release { ip: Some(ip) } => match ipam::release(&ds, &ip)? {
+                ipam::Release::Released(ip) => println!("Successfully released IP address {ip}"),
+                ipam::Release::NotAssigned(ip) => bail!("IP address {ip} is not assigned"),
+                // calicoctl's argutils.ValidateIP prints this on stdout and exits.
+                ipam::Release::InvalidIp(ip) => {
+                    println!("Error executing command: invalid IP address specified: {ip}");
                     std::process::exit(1);
                 }
-            }
-            IpamCmd::Release { ip } => println!("{}", ipam::release(&ds, &ip)?),
+            },
         },
     }
     Ok(())

@@ -1,10 +1,12 @@
 //! calicoctl against both backends: manifests in YAML and JSON, get/delete, IPAM show, check
-//! and release.
+//! (upstream's exact text and JSON report) and release.
 
 use std::process::{Command, Output};
 
 use calico_ipam::{AutoAssignArgs, Ipam};
-use datastore::Datastore;
+use datastore::model::Handle;
+use datastore::resources::{WorkloadEndpoint, WorkloadEndpointSpec};
+use datastore::{Datastore, HandleKey};
 use serde_json::{json, Value};
 use testkit::EtcdServer;
 
@@ -133,7 +135,16 @@ fn resources(e: Env) {
     assert!(!e.ctl(&["delete", "ippool", "p1"]).status.success());
 }
 
+/// What calico-node does on an etcd cluster before anything else runs (the local store makes
+/// it on calicoctl's first use).
+fn ensure_cluster(e: &Env) {
+    e.ds()
+        .ensure_cluster_information("v3.28.0", "cni-rs")
+        .unwrap();
+}
+
 fn ipam(e: Env) {
+    ensure_cluster(&e);
     let f = e.file("pools.yaml", POOLS);
     e.ok(&["apply", "-f", &f]);
     let node = e.file("node.json", r#"{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{"name":"node1"},"spec":{}}"#);
@@ -152,26 +163,240 @@ fn ipam(e: Env) {
     assert!(show.contains("2 (0%)"), "{show}");
     let blocks = e.ok(&["ipam", "show", "--show-blocks"]);
     assert!(blocks.contains("| Block"), "{blocks}");
-    let o = e.ctl(&["ipam", "check"]);
+    // No workload endpoints: both addresses leaked, which calicoctl reports but exits 0 on.
+    let out = e.ok(&["ipam", "check"]);
     assert!(
-        !o.status.success(),
-        "no workload endpoints: both addresses leaked"
+        out.ends_with(
+            "Found 2 IPs that are allocated in IPAM but not actually in use.\n\
+             Scanning for IPs that are in use by a workload or node but not allocated in IPAM...\n\
+             Found 0 in-use IPs that are not in active IP pools.\n\
+             Found 0 in-use IPs that are in active IP pools but have no corresponding IPAM allocation.\n\n\
+             Scanning for IPAM handles with no matching IPs...\n\
+             Found 0 handles with no matching IPs (and 1 handles with matches).\n\
+             Scanning for IPs with missing handle...\n\
+             Found 0 handles mentioned in blocks with no matching handle resource.\n\
+             Check complete; found 2 problems.\n"
+        ),
+        "{out}"
     );
-    assert!(String::from_utf8_lossy(&o.stdout)
-        .contains("Found 2 allocations without a workload endpoint."));
     for ip in &v4.ips {
         let out = e.ok(&["ipam", "release", "--ip", &ip.ip().to_string()]);
         assert_eq!(
-            out.trim(),
-            format!("Successfully released IP address {}", ip.ip())
+            out,
+            format!("Successfully released IP address {}\n", ip.ip())
         );
     }
-    assert!(!e
-        .ctl(&["ipam", "release", "--ip", &v4.ips[0].ip().to_string()])
-        .status
-        .success());
+    // Released again: calicoctl's error on stderr, exit 1.
+    let o = e.ctl(&["ipam", "release", "--ip", &v4.ips[0].ip().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "");
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        format!("IP address {} is not assigned\n", v4.ips[0].ip())
+    );
+    // Not an address: argutils.ValidateIP's message, on stdout, exit 1.
+    let o = e.ctl(&["ipam", "release", "--ip", "10.0.0.300"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "Error executing command: invalid IP address specified: 10.0.0.300\n"
+    );
     let out = e.ok(&["ipam", "check"]);
-    assert!(out.contains("no problems found"), "{out}");
+    assert!(
+        out.ends_with("Check complete; found 0 problems.\n"),
+        "{out}"
+    );
+}
+
+const ONE_POOL: &str = "apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata:
+  name: p1
+spec:
+  cidr: 10.0.0.0/16
+";
+
+/// One pool; two allocations on node1, one used by a workload endpoint and one leaked; and a
+/// handle object no allocation names.
+fn check(e: Env) {
+    let f = e.file("pool.yaml", ONE_POOL);
+    e.ok(&["apply", "-f", &f]);
+    let node = e.file("node.json", r#"{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{"name":"node1"},"spec":{}}"#);
+    e.ok(&["apply", "-f", &node]);
+    let ds = e.ds();
+    let assign = |handle: &str, pod: &str| {
+        let attrs = [("namespace", "default"), ("node", "node1"), ("pod", pod)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (v4, _) = Ipam::new(&ds)
+            .auto_assign(&AutoAssignArgs {
+                num4: 1,
+                handle: handle.into(),
+                attrs,
+                host: "node1".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        v4.ips[0]
+    };
+    let used = assign("net1.used", "pod-a");
+    let leaked = assign("net1.leaked", "pod-b");
+    let block = ipnetwork::IpNetwork::new(used.ip(), 26).unwrap();
+    let block = ipnetwork::IpNetwork::new(block.network(), 26).unwrap();
+    let wep = WorkloadEndpoint::namespaced(
+        "default",
+        "node1-k8s-pod--a-eth0",
+        WorkloadEndpointSpec {
+            node: "node1".into(),
+            pod: "pod-a".into(),
+            ip_networks: vec![format!("{}/32", used.ip())],
+            ..Default::default()
+        },
+    );
+    ds.create_resource(&wep).unwrap();
+    ds.create(&HandleKey::new("net1.orphan"), &Handle::default())
+        .unwrap();
+
+    // Upstream needs ClusterInformation: without it (possible in etcd only) the check fails
+    // after its first line.
+    if e._etcd.is_some() {
+        let o = e.ctl(&["ipam", "check"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "Checking IPAM for inconsistencies...\n\n"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            "resource does not exist: ClusterInformation(default) with error: <nil>\n"
+        );
+        ensure_cluster(&e);
+    }
+
+    let want = format!(
+        "Checking IPAM for inconsistencies...
+
+Loading all IPAM blocks...
+Found 1 IPAM blocks.
+ IPAM block {block} affinity=host:node1:
+IPAM blocks record 2 allocations.
+
+Loading all IPAM pools...
+  10.0.0.0/16
+Found 1 active IP pools.
+
+Loading all nodes.
+Found 0 node tunnel IPs.
+
+Loading all workload endpoints.
+Found 1 workload IPs.
+Workloads and nodes are using 1 IPs.
+
+Loading all handles
+Looking for top (up to 20) nodes by allocations...
+  node1 has 2 allocations
+Node with most allocations has 2; median is 2
+
+Scanning for IPs that are allocated but not actually in use...
+Found 1 IPs that are allocated in IPAM but not actually in use.
+Scanning for IPs that are in use by a workload or node but not allocated in IPAM...
+Found 0 in-use IPs that are not in active IP pools.
+Found 0 in-use IPs that are in active IP pools but have no corresponding IPAM allocation.
+
+Scanning for IPAM handles with no matching IPs...
+Found 1 handles with no matching IPs (and 2 handles with matches).
+Scanning for IPs with missing handle...
+Found 0 handles mentioned in blocks with no matching handle resource.
+Check complete; found 2 problems.
+"
+    );
+    let report = e.dir.path().join("report.json");
+    let report_arg = report.display().to_string();
+    assert_eq!(e.ok(&["ipam", "check", "-o", &report_arg]), want);
+
+    // --show-problem-ips adds the leaked address with its attributes, and nothing else here.
+    let leaked_line = format!(
+        "  {} leaked; attrs Main:net1.leaked Extra:namespace=default,node=node1,pod=pod-b\n",
+        leaked.ip()
+    );
+    let scan = "Scanning for IPs that are allocated but not actually in use...\n";
+    assert_eq!(
+        e.ok(&["ipam", "check", "--show-problem-ips"]),
+        want.replace(scan, &format!("{scan}{leaked_line}"))
+    );
+    // --show-all-ips also lists every allocation, owner and leaked handle.
+    let all = e.ok(&["ipam", "check", "--show-all-ips"]);
+    for line in [
+        format!(
+            "  {} allocated; attrs Main:net1.used Extra:namespace=default,node=node1,pod=pod-a\n",
+            used.ip()
+        ),
+        format!(
+            "  {} belongs to Workload(default/node1-k8s-pod--a-eth0)\n",
+            used.ip()
+        ),
+        leaked_line.clone(),
+        "  net1.orphan doesn't have any active IPs.\n".to_string(),
+    ] {
+        assert!(all.contains(&line), "{line:?} in {all}");
+    }
+
+    // The machine-readable report: upstream's Report and Allocation fields.
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.starts_with("{\n  \"version\": \""), "{text}");
+    assert!(
+        !text.ends_with('\n'),
+        "Go's MarshalIndent writes no newline"
+    );
+    let r: Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = r.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "allocations",
+            "clusterGUID",
+            "clusterInformationRevision",
+            "clusterType",
+            "datastoreLocked",
+            "leakedHandles",
+            "version"
+        ]
+    );
+    let ci = ds.cluster_information().unwrap().unwrap();
+    assert_eq!(r["clusterGUID"], ci.spec.cluster_guid.as_str());
+    assert_eq!(
+        r["clusterInformationRevision"],
+        ci.metadata.resource_version.as_str()
+    );
+    assert_eq!(r["clusterType"], ci.spec.cluster_type.as_str());
+    assert_eq!(r["datastoreLocked"], false);
+    let a = &r["allocations"][used.ip().to_string()][0];
+    assert_eq!(a["ip"], used.ip().to_string());
+    assert_eq!(a["handle"], "net1.used");
+    assert!(a["sequenceNumber"].is_u64(), "{a}");
+    assert_eq!(a["pod"], "pod-a");
+    assert_eq!(a["namespace"], "default");
+    assert_eq!(a["node"], "node1");
+    assert_eq!(a["inUse"], true);
+    assert_eq!(
+        a["owners"],
+        json!(["Workload(default/node1-k8s-pod--a-eth0)"])
+    );
+    assert!(a.get("borrowed").is_none(), "omitempty: {a}");
+    let l = &r["allocations"][leaked.ip().to_string()][0];
+    assert_eq!(l["inUse"], false);
+    assert_eq!(l["owners"], Value::Null);
+    assert_eq!(r["allocations"].as_object().unwrap().len(), 2);
+    let revision = ds
+        .get(&HandleKey::new("net1.orphan"))
+        .unwrap()
+        .unwrap()
+        .revision;
+    assert_eq!(
+        r["leakedHandles"],
+        json!([{"ID": "net1.orphan", "UID": null, "Revision": revision.to_string()}])
+    );
 }
 
 #[test]
@@ -189,4 +414,12 @@ fn ipam_local() {
 #[test]
 fn ipam_etcd() {
     ipam(Env::etcd());
+}
+#[test]
+fn check_local() {
+    check(Env::local());
+}
+#[test]
+fn check_etcd() {
+    check(Env::etcd());
 }

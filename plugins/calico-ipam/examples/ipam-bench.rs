@@ -75,7 +75,9 @@ fn process_cpu_us(pid: u32) -> i64 {
         .collect();
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
-    f.get(11).zip(f.get(12)).map_or(0, |(u, s)| (u + s) * 1_000_000 / hz)
+    f.get(11)
+        .zip(f.get(12))
+        .map_or(0, |(u, s)| (u + s) * 1_000_000 / hz)
 }
 
 /// Spawns of a do-nothing calico-ipam (VERSION) per second at `conc` concurrency: the
