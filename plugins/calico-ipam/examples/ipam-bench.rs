@@ -51,7 +51,7 @@ fn run(bin: &str, cmd: &str, cid: &str, conf: &[u8]) -> bool {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     std::mem::forget(child); // reaped by wait4
     MAX_PLUGIN_RSS_KIB.fetch_max(usage.ru_maxrss, Ordering::Relaxed);
-    let cpu_us = |t: libc::timeval| t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64;
+    let cpu_us = |t: libc::timeval| t.tv_sec * 1_000_000 + t.tv_usec;
     PLUGIN_CPU_US.fetch_add(
         cpu_us(usage.ru_utime) + cpu_us(usage.ru_stime),
         Ordering::Relaxed,
