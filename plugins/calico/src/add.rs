@@ -259,6 +259,9 @@ fn attach(
 ) -> Result<Result100, CniError> {
     let conf = &ctx.conf;
     info!("IPAM handle {}", names::ipam_handle(conf, args));
+    if let Some(grpc) = &ctx.grpc {
+        return attach_grpc(ctx, args, existing, plan, grpc);
+    }
     let mut req = Request {
         netns: &args.netns,
         ifname: &args.ifname,
@@ -365,6 +368,104 @@ fn attach(
         }
         (Ok(_), Err(e)) => Err(undo(e)),
     }
+}
+
+/// [`attach`] with the external gRPC dataplane (Calico's `grpcDataplane.DoNetworking`): IPAM,
+/// then the dataplane's `Add` with the addresses, routes and the workload's identity, then the
+/// endpoint with the host interface and MAC the dataplane reports. A failure releases the
+/// allocation (and, once the dataplane made the interface, asks it to delete it).
+fn attach_grpc(
+    ctx: &Context,
+    args: &CmdArgs,
+    existing: Option<WorkloadEndpoint>,
+    plan: Plan,
+    grpc: &crate::grpc::GrpcDataplane,
+) -> Result<Result100, CniError> {
+    use crate::grpc::proto::{AddRequest, ContainerSettings, IpConfig, Port, WorkloadIds};
+    let conf = &ctx.conf;
+    let mut result = allocate(ctx, args, &plan)?;
+    let release = |e: CniError| {
+        ipam::release(conf, args, &plan.stdin);
+        e
+    };
+    if result.ips.is_empty() {
+        return Err(release(CniError::new(
+            code::INTERNAL,
+            "IPAM plugin returned no IP addresses in result",
+        )));
+    }
+    dataplane::narrow(&mut result);
+    for ip in &mut result.ips {
+        ip.interface = Some(1);
+    }
+    // The endpoint as it will be stored, less what only the dataplane knows.
+    let mut ep = build_endpoint(ctx, args, existing, &result, &plan, "").map_err(release)?;
+    let request = AddRequest {
+        interface_name: args.ifname.clone(),
+        netns: args.netns.clone(),
+        desired_host_interface_name: plan.host_veth.clone(),
+        settings: Some(ContainerSettings {
+            allow_ip_forwarding: conf.container_settings.allow_ip_forwarding,
+            mtu: ctx.mtu as i32,
+        }),
+        container_ips: result
+            .ips
+            .iter()
+            .map(|i| IpConfig {
+                address: i.address.to_string(),
+                // Go's String() of a nil net.IP.
+                gateway: i.gateway.map_or("<nil>".to_string(), |g| g.to_string()),
+            })
+            .collect(),
+        container_routes: plan.routes.iter().map(ToString::to_string).collect(),
+        workload: Some(WorkloadIds {
+            name: ep.metadata.name.clone(),
+            namespace: ep.metadata.namespace.clone(),
+            labels: ep.metadata.labels.clone(),
+            annotations: Default::default(),
+            endpoint: ep.spec.endpoint.clone(),
+            node: ep.spec.node.clone(),
+            orchestrator: ep.spec.orchestrator.clone(),
+            pod: ep.spec.pod.clone(),
+            ports: ep
+                .spec
+                .ports
+                .iter()
+                .map(|p| Port {
+                    name: p.name.clone(),
+                    // numorstring's String(): the name, or the number.
+                    protocol: match &p.protocol {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                    port: u32::from(p.port),
+                    ..Port::default()
+                })
+                .collect(),
+        }),
+        dataplane_options: Default::default(),
+    };
+    let reply = grpc.add(request).map_err(release)?;
+    ep.spec.interface_name = reply.host_interface_name.clone();
+    ep.spec.mac = reply.container_mac.clone();
+    result.interfaces = vec![
+        Interface {
+            name: reply.host_interface_name,
+            ..Interface::default()
+        },
+        Interface {
+            name: args.ifname.clone(),
+            mac: reply.container_mac,
+            mtu: ctx.mtu,
+            sandbox: args.netns.clone(),
+            ..Interface::default()
+        },
+    ];
+    write_endpoint(ctx, &ep).map_err(|e| {
+        let _ = grpc.del(&args.ifname, &args.netns);
+        release(e)
+    })?;
+    Ok(result)
 }
 
 /// Undoes a successful attach: the endpoint, the interface, the allocation.

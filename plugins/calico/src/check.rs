@@ -41,7 +41,12 @@ pub fn check(args: &CmdArgs) -> Result<(), CniError> {
         .get_resource(&key)
         .map_err(ds_err)?
         .ok_or_else(|| fail(format!("WorkloadEndpoint {} not found", key.name)))?;
-    let host_veth = names::host_veth_name(&ctx.ids);
+    // With the external gRPC dataplane the interfaces are its business (it names the host
+    // end): the endpoint and IPAM are what CHECK can verify.
+    let host_veth = match &ctx.grpc {
+        Some(_) => ep.spec.interface_name.clone(),
+        None => names::host_veth_name(&ctx.ids),
+    };
     if ep.spec.container_id != args.container_id {
         return Err(fail(format!(
             "WorkloadEndpoint {} belongs to container {:?}",
@@ -70,6 +75,10 @@ pub fn check(args: &CmdArgs) -> Result<(), CniError> {
             "WorkloadEndpoint {} has IPs {have:?}, prevResult has {want:?}",
             key.name
         )));
+    }
+
+    if ctx.grpc.is_some() {
+        return delegate::delegate_check(&ctx.conf.ipam.ipam_type, &args.stdin_data, args);
     }
 
     // The container side.

@@ -133,13 +133,8 @@ pub fn load(stdin: &[u8]) -> Result<Loaded, CniError> {
             ))
         }
     }
-    if let Some(t) = conf.dataplane_options.get("type") {
-        // The external gRPC dataplane is not part of this implementation.
-        return Err(CniError::new(
-            code::INTERNAL,
-            format!("invalid dataplane type: {}", t.as_str().unwrap_or_default()),
-        ));
-    }
+    // Calico's GetDataplane errors (unknown type, grpc without a socket), before anything runs.
+    crate::grpc::GrpcDataplane::from_options(&conf.dataplane_options)?;
     Ok(Loaded { conf, raw })
 }
 

@@ -14,6 +14,8 @@ pub struct Context {
     /// Effective MTU: `mtu`, else `/var/lib/calico/mtu`, else 0 (kernel default).
     pub mtu: u32,
     pub ds: Datastore,
+    /// The external gRPC dataplane, when `dataplane_options` names one (else Linux veths).
+    pub grpc: Option<crate::grpc::GrpcDataplane>,
 }
 
 pub fn ds_err(e: DatastoreError) -> CniError {
@@ -47,7 +49,14 @@ impl Context {
         }
         debug!("identifiers: {ids:?}");
         let ds = Datastore::from_netconf(&loaded.raw).map_err(ds_err)?;
-        Ok(Context { conf, ids, mtu, ds })
+        let grpc = crate::grpc::GrpcDataplane::from_options(&conf.dataplane_options)?;
+        Ok(Context {
+            conf,
+            ids,
+            mtu,
+            ds,
+            grpc,
+        })
     }
 
     /// How a failure to read ClusterInformation is reported (the first read of an ADD).

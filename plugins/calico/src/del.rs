@@ -22,7 +22,7 @@ pub fn del(args: &CmdArgs) -> Result<(), CniError> {
 
     if ctx.ids.orchestrator == ORCH_K8S {
         delete_k8s_endpoint(&ctx, args, &key)?;
-        dataplane::cleanup_interface(&args.netns, &args.ifname)?;
+        cleanup(&ctx, args)?;
         // host-local releases by container ID: `usePodCidr` only has to parse, not to be
         // looked up (the API may be gone by now).
         let mut stdin = args.stdin_data.clone();
@@ -42,8 +42,17 @@ pub fn del(args: &CmdArgs) -> Result<(), CniError> {
         Err(e) if e.is_not_found() => {}
         Err(e) => return Err(ds_err(e)),
     }
-    dataplane::cleanup_interface(&args.netns, &args.ifname)?;
+    cleanup(&ctx, args)?;
     ipam_result
+}
+
+/// The workload's interface goes: through the external gRPC dataplane when there is one
+/// (Calico's `CleanUpNamespace`), else the veth.
+fn cleanup(ctx: &Context, args: &CmdArgs) -> Result<(), CniError> {
+    match &ctx.grpc {
+        Some(grpc) => grpc.del(&args.ifname, &args.netns),
+        None => dataplane::cleanup_interface(&args.netns, &args.ifname),
+    }
 }
 
 fn delete_k8s_endpoint(

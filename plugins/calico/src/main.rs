@@ -10,6 +10,7 @@ mod dataplane;
 mod del;
 mod flags;
 mod gc;
+mod grpc;
 mod ipam;
 mod k8s;
 mod k8s_add;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod grpc;
 
 use std::path::{Path, PathBuf};
 
