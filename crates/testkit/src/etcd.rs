@@ -11,6 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::pki::{make_pki, TlsFiles};
+
 /// Where Debian's `etcd-server` installs the binary.
 pub const ETCD_BINARY: &str = "/usr/bin/etcd";
 
@@ -20,15 +22,6 @@ pub struct EtcdServer {
     client_port: u16,
     peer_port: u16,
     tls: Option<TlsFiles>,
-}
-
-/// PEM files of a test PKI: a CA, and a certificate + key valid for `127.0.0.1` as both
-/// server and client (etcd serves with it and requires clients to present one from the CA).
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
 }
 
 impl EtcdServer {
@@ -283,91 +276,6 @@ impl EtcdServer {
                 child.wait_with_output()
             });
         out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("\"health\":\"true\""))
-    }
-}
-
-/// Makes a CA and one certificate for 127.0.0.1 (server and client use) with `openssl`.
-fn make_pki(dir: &Path) -> TlsFiles {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run openssl (apt-get install -y openssl): {e}"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n\
-         basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n",
-    )
-    .expect("write the certificate extensions");
-    run(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "ca.key",
-    ]);
-    run(&[
-        "req",
-        "-x509",
-        "-new",
-        "-key",
-        "ca.key",
-        "-subj",
-        "/CN=cnitest-ca",
-        "-days",
-        "2",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "etcd.key",
-    ]);
-    run(&[
-        "req",
-        "-new",
-        "-key",
-        "etcd.key",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-out",
-        "etcd.csr",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "etcd.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "etcd.pem",
-    ]);
-    TlsFiles {
-        ca: dir.join("ca.pem"),
-        cert: dir.join("etcd.pem"),
-        key: dir.join("etcd.key"),
     }
 }
 

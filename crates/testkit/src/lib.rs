@@ -8,13 +8,15 @@
 mod etcd;
 mod netns;
 mod paths;
+mod pki;
 mod plugin;
 mod private_dir;
 mod root;
 
-pub use etcd::{EtcdServer, TlsFiles, ETCD_BINARY};
+pub use etcd::{EtcdServer, ETCD_BINARY};
 pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
+pub use pki::{make_pki, TlsFiles};
 pub use plugin::{Invocation, PluginRun};
 pub use private_dir::{PrivateDirLauncher, PrivateEntry};
 pub use root::require_root;

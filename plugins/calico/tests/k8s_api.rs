@@ -6,10 +6,13 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
 use common::api::FakeApi;
 use common::*;
 use serde_json::{json, Value};
-use testkit::{Invocation, TempNetns};
+use testkit::{Invocation, PluginRun, TempNetns, TlsFiles};
 
 const NET: &str = "k8s-pod-network";
 
@@ -483,23 +486,6 @@ fn hw_addr_annotation() {
     assert!(h.weps().is_empty());
 }
 
-/// An https API server is refused (no TLS client yet) with code 2, before any allocation.
-#[test]
-fn https_api_server_is_refused() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let conf = h.conf(
-        "1.0.0",
-        NET,
-        json!({ "policy": { "type": "k8s" },
-                "kubernetes": { "k8s_api_root": "https://127.0.0.1:6443" } }),
-    );
-    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"));
-    assert_eq!(run.code, 1);
-    assert_eq!(run.json()["code"], 2);
-    assert!(h.reservations(NET).is_empty());
-}
-
 /// `policy_setup_timeout_seconds`: ADD waits for Felix's status file (here written by the
 /// test); a negative value is an error that leaves nothing behind.
 #[test]
@@ -750,4 +736,272 @@ fn result_interfaces_ips_and_routes() {
         }
         assert!(h.weps().is_empty());
     }
+}
+
+// ---- https: the stand-in server over TLS (no apiserver can be installed here) ----
+
+/// A fresh PKI (CA + a 127.0.0.1 certificate and PKCS#8 EC key, `testkit::make_pki`) in
+/// `dir`; two directories give two CAs that do not trust each other.
+fn pki_in(dir: &Path) -> TlsFiles {
+    std::fs::create_dir_all(dir).unwrap();
+    testkit::make_pki(dir)
+}
+
+fn b64_of(path: &Path) -> String {
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (apt-get install -y openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn tls_conf(h: &Host, kubeconfig: &Path) -> Value {
+    h.conf(
+        "1.0.0",
+        NET,
+        json!({ "policy": { "type": "k8s" }, "kubernetes": { "kubeconfig": kubeconfig } }),
+    )
+}
+
+/// ADD of pod `p1` (namespace `test`, both put in the stand-in first).
+fn add_p1(h: &Host, api: &FakeApi, c: &TempNetns, conf: &Value) -> PluginRun {
+    api.namespace("test", json!({}));
+    api.pod("test", "p1", json!({}), json!({}));
+    h.exec(inv(h, "ADD", "cid1", c, conf, "p1"))
+}
+
+/// A successful ADD made the pod's endpoint (so the Pod was read over TLS); DEL removes it.
+fn assert_added_then_del(h: &Host, c: &TempNetns, conf: &Value, run: &PluginRun) {
+    run.assert_success();
+    let wep = h.wep("test", &wep_name("p1")).expect("endpoint");
+    assert_eq!(wep.spec.profiles, vec!["kns.test", "ksa.test.default"]);
+    h.exec(inv(h, "DEL", "cid1", c, conf, "p1"))
+        .assert_success();
+    assert!(h.weps().is_empty());
+}
+
+/// A failed ADD left nothing: no endpoint, no IPAM reservation, no veth on either side.
+fn assert_nothing_left(h: &Host, c: &TempNetns) {
+    assert!(h.weps().is_empty());
+    assert!(h.reservations(NET).is_empty());
+    assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
+    assert!(!h.ip(&["-o", "link"]).contains("cali"));
+}
+
+/// https with `certificate-authority-data` and a bearer `token` (what Calico's installer
+/// writes): ADD reads the Pod over TLS and the stand-in saw the token. Runs against the
+/// stand-in API server (tests/common/api.rs) because no apiserver can be installed here.
+#[test]
+fn https_with_ca_data_and_token() {
+    for store in STORES {
+        let h = Host::new(store);
+        let pki = pki_in(&h.dir.path().join("pki"));
+        let api = FakeApi::start_https(&h, &pki, false);
+        let kc = api.kubeconfig_at(
+            &h.dir.path().join("kubeconfig"),
+            &[&format!("certificate-authority-data: {}", b64_of(&pki.ca))],
+            &["token: \"tls-token\""],
+        );
+        let c = TempNetns::new();
+        let conf = tls_conf(&h, &kc);
+        let run = add_p1(&h, &api, &c, &conf);
+        assert_added_then_del(&h, &c, &conf, &run);
+        let reqs = api.requests.lock().unwrap().clone();
+        assert!(
+            reqs.contains(&(
+                "/api/v1/namespaces/test/pods/p1".to_string(),
+                "Bearer tls-token".to_string()
+            )),
+            "{reqs:?}"
+        );
+    }
+}
+
+/// https with a `certificate-authority` file and a client certificate + PKCS#8 key as
+/// files; the stand-in requires and verifies client certificates, and saw one on every
+/// connection. Runs against the stand-in API server because no apiserver can be installed
+/// here.
+#[test]
+fn https_with_ca_file_and_client_certificate() {
+    for store in STORES {
+        let h = Host::new(store);
+        let pki = pki_in(&h.dir.path().join("pki"));
+        let api = FakeApi::start_https(&h, &pki, true);
+        let kc = api.kubeconfig_at(
+            &h.dir.path().join("kubeconfig"),
+            &[&format!("certificate-authority: {}", pki.ca.display())],
+            &[
+                &format!("client-certificate: {}", pki.cert.display()),
+                &format!("client-key: {}", pki.key.display()),
+            ],
+        );
+        let c = TempNetns::new();
+        let conf = tls_conf(&h, &kc);
+        let run = add_p1(&h, &api, &c, &conf);
+        assert_added_then_del(&h, &c, &conf, &run);
+        let certs = api.client_certs.lock().unwrap().clone();
+        assert!(!certs.is_empty() && certs.iter().all(|&c| c), "{certs:?}");
+        // No token configured: none sent.
+        let reqs = api.requests.lock().unwrap().clone();
+        assert!(reqs.iter().all(|(_, auth)| auth.is_empty()), "{reqs:?}");
+    }
+}
+
+/// A server certificate from another CA: ADD fails with Go's TLS error text naming the
+/// server's URL before anything is allocated, and no request reached the server. Without any
+/// CA (and no insecure flag) the error says a CA is needed (this build has no system roots).
+/// Runs against the stand-in API server because no apiserver can be installed here.
+#[test]
+fn https_with_wrong_or_no_ca_fails_cleanly() {
+    let h = Host::new(Store::Local);
+    let pki = pki_in(&h.dir.path().join("pki"));
+    let other = pki_in(&h.dir.path().join("other-pki"));
+    let api = FakeApi::start_https(&h, &pki, false);
+    let c = TempNetns::new();
+
+    let kc = api.kubeconfig_at(
+        &h.dir.path().join("kubeconfig"),
+        &[&format!("certificate-authority: {}", other.ca.display())],
+        &["token: t"],
+    );
+    let conf = tls_conf(&h, &kc);
+    let run = add_p1(&h, &api, &c, &conf);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    // The Namespace is the first object read. Both test CAs are named `cnitest-ca`, so the
+    // wrong one is a candidate issuer whose signature does not verify (Go: unknown authority,
+    // "possibly because of" the failed candidate).
+    let msg = run.json()["msg"].as_str().unwrap().to_string();
+    let want = format!(
+        "Get \"https://127.0.0.1:{}/api/v1/namespaces/test\": tls: failed to verify certificate: x509: certificate signed by unknown authority",
+        api.port
+    );
+    assert!(msg.starts_with(&want), "{msg}");
+    assert_nothing_left(&h, &c);
+    assert!(api.requests.lock().unwrap().is_empty());
+
+    let kc = api.kubeconfig_at(&h.dir.path().join("kubeconfig-no-ca"), &[], &["token: t"]);
+    let conf = tls_conf(&h, &kc);
+    let run = add_p1(&h, &api, &c, &conf);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let msg = run.json()["msg"].as_str().unwrap().to_string();
+    assert!(
+        msg.starts_with("no certificate authority to verify the API server with")
+            && msg.contains("certificate-authority-data"),
+        "{msg}"
+    );
+    assert_nothing_left(&h, &c);
+    assert!(api.requests.lock().unwrap().is_empty());
+}
+
+/// `insecure-skip-tls-verify: true`: a server certificate no configured CA vouches for is
+/// accepted; the client certificate and SEC1 EC key come inline (`client-certificate-data`,
+/// `client-key-data`) and the stand-in requires them. Runs against the stand-in API server
+/// because no apiserver can be installed here.
+#[test]
+fn https_insecure_skip_tls_verify() {
+    let h = Host::new(Store::Local);
+    let pki = pki_in(&h.dir.path().join("pki"));
+    let api = FakeApi::start_https(&h, &pki, true);
+    let dir = pki.ca.parent().unwrap();
+    openssl(dir, &["ec", "-in", "etcd.key", "-out", "client-sec1.key"]);
+    let key = dir.join("client-sec1.key");
+    assert!(std::fs::read_to_string(&key)
+        .unwrap()
+        .starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    let kc = api.kubeconfig_at(
+        &h.dir.path().join("kubeconfig"),
+        &["insecure-skip-tls-verify: true"],
+        &[
+            &format!("client-certificate-data: {}", b64_of(&pki.cert)),
+            &format!("client-key-data: {}", b64_of(&key)),
+        ],
+    );
+    let c = TempNetns::new();
+    let conf = tls_conf(&h, &kc);
+    let run = add_p1(&h, &api, &c, &conf);
+    assert_added_then_del(&h, &c, &conf, &run);
+    let certs = api.client_certs.lock().unwrap().clone();
+    assert!(!certs.is_empty() && certs.iter().all(|&c| c), "{certs:?}");
+}
+
+/// Relative `certificate-authority`, `client-certificate`, `client-key` and `tokenFile` are
+/// relative to the kubeconfig's directory (client-go's rule), not to the plugin's working
+/// directory; the client key here is a PKCS#1 RSA key. Runs against the stand-in API server
+/// because no apiserver can be installed here.
+#[test]
+fn https_relative_paths_from_the_kubeconfig_dir() {
+    let h = Host::new(Store::Local);
+    let kc_dir = h.dir.path().join("etc-cni");
+    let pki = pki_in(&kc_dir.join("pki"));
+    let dir = pki.ca.parent().unwrap();
+    // An RSA client certificate from the same CA, its key in PKCS#1 ("RSA PRIVATE KEY").
+    openssl(dir, &["genrsa", "-traditional", "-out", "rsa.key", "2048"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "rsa.key",
+            "-subj",
+            "/CN=calico",
+            "-out",
+            "rsa.csr",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "rsa.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "rsa.pem",
+        ],
+    );
+    assert!(std::fs::read_to_string(dir.join("rsa.key"))
+        .unwrap()
+        .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    std::fs::write(kc_dir.join("token"), "file-token\n").unwrap();
+    let api = FakeApi::start_https(&h, &pki, true);
+    let kc: PathBuf = api.kubeconfig_at(
+        &kc_dir.join("calico-kubeconfig"),
+        &["certificate-authority: pki/ca.pem"],
+        &[
+            "client-certificate: pki/rsa.pem",
+            "client-key: pki/rsa.key",
+            "tokenFile: token",
+        ],
+    );
+    let c = TempNetns::new();
+    let conf = tls_conf(&h, &kc);
+    let run = add_p1(&h, &api, &c, &conf);
+    assert_added_then_del(&h, &c, &conf, &run);
+    let reqs = api.requests.lock().unwrap().clone();
+    assert!(
+        reqs.contains(&(
+            "/api/v1/namespaces/test/pods/p1".to_string(),
+            "Bearer file-token".to_string()
+        )),
+        "{reqs:?}"
+    );
 }

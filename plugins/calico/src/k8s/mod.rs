@@ -3,6 +3,8 @@
 
 pub mod annotations;
 pub mod client;
+pub mod kubeconfig;
 pub mod pod;
 pub mod pod_cidr;
+pub mod tls;
 pub mod yaml;
