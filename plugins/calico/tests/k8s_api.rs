@@ -857,8 +857,8 @@ fn https_with_ca_file_and_client_certificate() {
 }
 
 /// A server certificate from another CA: ADD fails with Go's TLS error text naming the
-/// server's URL before anything is allocated, and no request reached the server. Without any
-/// CA (and no insecure flag) the error says a CA is needed (this build has no system roots).
+/// server's URL before anything is allocated, and no request reached the server; the same
+/// with no CA in the kubeconfig and system roots that do not include the server's CA.
 /// Runs against the stand-in API server because no apiserver can be installed here.
 #[test]
 fn https_with_wrong_or_no_ca_fails_cleanly() {
@@ -888,18 +888,37 @@ fn https_with_wrong_or_no_ca_fails_cleanly() {
     assert_nothing_left(&h, &c);
     assert!(api.requests.lock().unwrap().is_empty());
 
+    // No CA in the kubeconfig: the system roots (here SSL_CERT_FILE, as Go honours it), which
+    // do not vouch for the stand-in's certificate.
     let kc = api.kubeconfig_at(&h.dir.path().join("kubeconfig-no-ca"), &[], &["token: t"]);
     let conf = tls_conf(&h, &kc);
-    let run = add_p1(&h, &api, &c, &conf);
+    api.namespace("test", json!({}));
+    api.pod("test", "p1", json!({}), json!({}));
+    let other_ca = other.ca.display().to_string();
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1").env("SSL_CERT_FILE", &other_ca));
     assert_eq!(run.code, 1, "{}", run.stdout);
     let msg = run.json()["msg"].as_str().unwrap().to_string();
-    assert!(
-        msg.starts_with("no certificate authority to verify the API server with")
-            && msg.contains("certificate-authority-data"),
-        "{msg}"
-    );
+    assert!(msg.starts_with(&want), "{msg}");
     assert_nothing_left(&h, &c);
     assert!(api.requests.lock().unwrap().is_empty());
+}
+
+/// No CA in the kubeconfig and system roots that include the server's CA: ADD succeeds, as
+/// client-go falls back to the system roots. Runs against the stand-in API server because no
+/// apiserver can be installed here.
+#[test]
+fn https_with_system_roots() {
+    let h = Host::new(Store::Local);
+    let pki = pki_in(&h.dir.path().join("pki"));
+    let api = FakeApi::start_https(&h, &pki, false);
+    let c = TempNetns::new();
+    let kc = api.kubeconfig_at(&h.dir.path().join("kubeconfig"), &[], &["token: t"]);
+    let conf = tls_conf(&h, &kc);
+    api.namespace("test", json!({}));
+    api.pod("test", "p1", json!({}), json!({}));
+    let ca = pki.ca.display().to_string();
+    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1").env("SSL_CERT_FILE", &ca));
+    assert_added_then_del(&h, &c, &conf, &run);
 }
 
 /// `insecure-skip-tls-verify: true`: a server certificate no configured CA vouches for is

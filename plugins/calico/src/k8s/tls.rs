@@ -30,6 +30,37 @@ pub struct Settings {
     pub client: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+/// Where Go's crypto/x509 looks for the system's root certificates on Linux, in its order;
+/// `SSL_CERT_FILE` replaces the list. The first readable file is used; certificates in it that
+/// do not parse are skipped (Go's `AppendCertsFromPEM`). No file: no roots, so verification
+/// fails with "certificate signed by unknown authority", as in Go.
+const SYSTEM_ROOT_FILES: [&str; 6] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+fn system_roots() -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    let files: Vec<String> = match std::env::var("SSL_CERT_FILE") {
+        Ok(f) if !f.is_empty() => vec![f],
+        _ => SYSTEM_ROOT_FILES.iter().map(|f| f.to_string()).collect(),
+    };
+    for file in files {
+        let Ok(pem) = std::fs::read(&file) else {
+            continue;
+        };
+        for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+            let _ = roots.add(cert);
+        }
+        break;
+    }
+    roots
+}
+
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(crypto::ring::default_provider())
 }
@@ -43,8 +74,7 @@ pub fn client_config(s: &Settings) -> Result<Arc<ClientConfig>, String> {
     let builder = match (&s.ca, s.insecure) {
         (Some(_), true) => {
             return Err(
-                "specifying a root certificates file with the insecure flag is not allowed"
-                    .into(),
+                "specifying a root certificates file with the insecure flag is not allowed".into(),
             )
         }
         (None, true) => builder
@@ -65,9 +95,8 @@ pub fn client_config(s: &Settings) -> Result<Arc<ClientConfig>, String> {
             }
             builder.with_root_certificates(roots)
         }
-        (None, false) => {
-            return Err("no certificate authority to verify the API server with: set certificate-authority or certificate-authority-data in the kubeconfig (or policy.k8s_certificate_authority), or insecure-skip-tls-verify: true; this build has no system root certificates".into())
-        }
+        // No CA in the kubeconfig: the system's roots, as client-go (Go's crypto/x509) uses.
+        (None, false) => builder.with_root_certificates(system_roots()),
     };
     let config = match &s.client {
         None => builder.with_no_client_auth(),
