@@ -2,7 +2,7 @@
 //! its error decoding and "text file busy" retries, `ExecPluginWithResult` and
 //! `GetVersionInfo`.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
@@ -165,32 +165,10 @@ fn run_once(path: &Path, stdin: &[u8], vars: &[(&str, String)]) -> Result<Outcom
         Err(e) => return Ok(Outcome::SpawnFailed(e)),
     };
     let io_err = |e: std::io::Error| RuntimeError::Io(format!("running {}: {e}", path.display()));
-    // Feed stdin from another thread so a plugin that writes a lot before reading cannot
-    // deadlock against us.
-    let mut pipe = child.stdin.take();
-    let data = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        if let Some(p) = pipe.as_mut() {
-            // A plugin that exits without reading stdin closes the pipe: not our error.
-            let _ = p.write_all(&data);
-        }
-        drop(pipe);
-    });
-    let mut stderr_pipe = child.stderr.take();
-    let err_reader = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(p) = stderr_pipe.as_mut() {
-            let _ = p.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let mut stdout = Vec::new();
-    if let Some(mut out) = child.stdout.take() {
-        out.read_to_end(&mut stdout).map_err(io_err)?;
-    }
+    let communicated = super::pipes::communicate(&mut child, stdin);
+    // Reap the child whatever happened to the pipes.
     let status = child.wait().map_err(io_err)?;
-    let _ = writer.join();
-    let stderr = err_reader.join().unwrap_or_default();
+    let (stdout, stderr) = communicated.map_err(io_err)?;
     Ok(Outcome::Exited {
         status,
         stdout,

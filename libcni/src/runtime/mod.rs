@@ -10,6 +10,7 @@ pub mod delegate;
 pub mod error;
 pub mod inject;
 pub mod invoke;
+mod pipes;
 
 pub use api::{CniConfig, RuntimeConf};
 pub use cache::{NetworkAttachment, ResultCache, DEFAULT_CACHE_DIR};
