@@ -181,6 +181,9 @@ fn main() {
             round += 1;
             let confs: Vec<Vec<u8>> = (0..NODES).map(|k| conf(t, k)).collect();
             let failed = AtomicUsize::new(0);
+            // Each run starts without the previous run's writeback pending.
+            // SAFETY: sync(2) has no preconditions.
+            unsafe { libc::sync() };
             let etcd_cpu0 = etcd.pid().map_or(0, process_cpu_us);
             let plugin_cpu0 = PLUGIN_CPU_US.load(Ordering::Relaxed);
             let add = parallel(n, conc, |i| {
