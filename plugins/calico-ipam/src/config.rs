@@ -37,9 +37,53 @@ pub struct Conf {
     pub ipam_lock_file: String,
     #[serde(default)]
     pub ipam: IpamConf,
+    #[serde(default)]
+    pub kubernetes: Kubernetes,
+    #[serde(default)]
+    pub policy: Policy,
+}
+
+/// `kubernetes.*`: where the API is (for a Namespace's labels).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Kubernetes {
+    pub kubeconfig: String,
+    pub k8s_api_root: String,
+}
+
+/// `policy.*`: its `type` and the API overrides.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    #[serde(rename = "type")]
+    pub policy_type: String,
+    pub k8s_api_root: String,
+    pub k8s_auth_token: String,
+    pub k8s_client_certificate: String,
+    pub k8s_client_key: String,
+    pub k8s_certificate_authority: String,
 }
 
 impl Conf {
+    /// Whether the Kubernetes API is configured (Calico: a kubeconfig, or `policy.type` k8s).
+    pub fn has_kubernetes(&self) -> bool {
+        !self.kubernetes.kubeconfig.is_empty() || self.policy.policy_type == "k8s"
+    }
+
+    /// The API client settings of this NetConf.
+    pub fn kube_settings(&self) -> kubeclient::Settings {
+        let p = &self.policy;
+        kubeclient::Settings {
+            kubeconfig: self.kubernetes.kubeconfig.clone(),
+            k8s_api_root: self.kubernetes.k8s_api_root.clone(),
+            policy_k8s_api_root: p.k8s_api_root.clone(),
+            policy_k8s_auth_token: p.k8s_auth_token.clone(),
+            policy_k8s_certificate_authority: p.k8s_certificate_authority.clone(),
+            policy_k8s_client_certificate: p.k8s_client_certificate.clone(),
+            policy_k8s_client_key: p.k8s_client_key.clone(),
+        }
+    }
+
     pub fn num4(&self) -> usize {
         usize::from(self.ipam.assign_ipv4.as_deref() != Some("false"))
     }

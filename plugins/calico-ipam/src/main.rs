@@ -55,7 +55,7 @@ impl Plugin for CalicoIpam {
                     .map_err(|e| e.to_cni())?;
                 vec![IpNetwork::from(ip)]
             }
-            None => auto_assign(&ipam, &conf, &ds, handle, attrs, node)?,
+            None => auto_assign(&ipam, &conf, &ds, handle, attrs, node, &cni_args.namespace)?,
         };
         let result = v100::Result100 {
             cni_version: v100::IMPLEMENTED.into(),
@@ -130,8 +130,10 @@ fn auto_assign(
     handle: String,
     attrs: BTreeMap<String, String>,
     node: String,
+    namespace: &str,
 ) -> Result<Vec<IpNetwork>, CniError> {
     let (num4, num6) = (conf.num4(), conf.num6());
+    let namespace_labels = namespace_labels(conf, namespace)?;
     let v4pools = pools::resolve(ds, &conf.ipam.ipv4_pools, true).map_err(|e| e.to_cni())?;
     let v6pools = pools::resolve(ds, &conf.ipam.ipv6_pools, false).map_err(|e| e.to_cni())?;
     let args = AutoAssignArgs {
@@ -143,6 +145,7 @@ fn auto_assign(
         ipv4_pools: v4pools,
         ipv6_pools: v6pools,
         max_blocks_per_host: 0,
+        namespace_labels,
     };
     let (v4, v6) = {
         let _lock = lock::acquire(&conf.ipam_lock_file);
@@ -177,6 +180,29 @@ fn auto_assign(
         out.push(v6.ips[0]);
     }
     Ok(out)
+}
+
+/// The labels of the workload's Kubernetes namespace, for pools' `namespaceSelector`: read
+/// from the API when one is configured (a kubeconfig, or `policy.type` k8s) and CNI_ARGS name
+/// a namespace, as Calico's calico-ipam does; a failed read fails the ADD. Empty otherwise.
+fn namespace_labels(
+    conf: &config::Conf,
+    namespace: &str,
+) -> Result<BTreeMap<String, String>, CniError> {
+    if namespace.is_empty() || !conf.has_kubernetes() {
+        return Ok(BTreeMap::new());
+    }
+    let client = kubeclient::Client::new(&conf.kube_settings())?;
+    let ns = client.get_object(&format!("/api/v1/namespaces/{namespace}"))?;
+    Ok(ns
+        .pointer("/metadata/labels")
+        .and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Opens the datastore the NetConf names. On the local store (one machine, no calico-node) the

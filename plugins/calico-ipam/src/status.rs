@@ -30,8 +30,14 @@ pub fn run(args: &CmdArgs) -> Result<(), CniError> {
             continue;
         }
         let requested = pools::resolve(&ds, entries, v4).map_err(|e| unavailable(e.to_string()))?;
-        pools::select(&ds, if v4 { 4 } else { 6 }, &node, &requested)
-            .map_err(|e| unavailable(e.to_string()))?;
+        pools::select(
+            &ds,
+            if v4 { 4 } else { 6 },
+            &node,
+            &requested,
+            &Default::default(),
+        )
+        .map_err(|e| unavailable(e.to_string()))?;
     }
     Ok(())
 }

@@ -353,3 +353,103 @@ both!(result_in_every_version, |b: common::Backend| {
     }
     assert!(b.allocations().is_empty());
 });
+
+/// A stand-in for the Kubernetes API (no apiserver can be installed here): serves
+/// `GET /api/v1/namespaces/<name>` from `namespaces` (name → labels), 404 otherwise, over
+/// plain HTTP on a loopback port, until the test process ends.
+fn namespace_api(namespaces: &[(&str, Value)]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let objects: std::collections::BTreeMap<String, Value> = namespaces
+        .iter()
+        .map(|(n, labels)| {
+            (
+                format!("/api/v1/namespaces/{n}"),
+                json!({"kind": "Namespace", "apiVersion": "v1",
+                       "metadata": {"name": n, "labels": labels}}),
+            )
+        })
+        .collect();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split(' ').nth(1).unwrap_or("").to_string();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+            }
+            let (status, body) = match objects.get(&path) {
+                Some(o) => ("200 OK", o.to_string()),
+                None => (
+                    "404 Not Found",
+                    json!({"kind": "Status", "message": format!("namespaces \"{}\" not found",
+                           path.rsplit('/').next().unwrap_or(""))})
+                    .to_string(),
+                ),
+            };
+            let mut s = &stream;
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+// §8: with the Kubernetes API configured (`policy.type: k8s` here) and a namespace in
+// CNI_ARGS, pools are chosen by their `namespaceSelector` against the namespace's labels;
+// without a namespace only pools with no namespace selector qualify; a namespace the API
+// cannot return fails the ADD. Runs against a stand-in API server because no apiserver can
+// be installed here.
+both!(pools_by_namespace_selector, |b: common::Backend| {
+    b.pool("team-a", "10.10.0.0/16", |s| {
+        s.namespace_selector = "team == 'a'".into()
+    });
+    b.pool("team-b", "10.20.0.0/16", |s| {
+        s.namespace_selector = "team == 'b'".into()
+    });
+    let api = namespace_api(&[
+        ("ns-a", json!({"team": "a"})),
+        ("ns-b", json!({"team": "b"})),
+        ("ns-c", json!({"team": "c"})),
+    ]);
+    let mut conf = b.conf("1.0.0", "node1", json!({}));
+    conf["policy"] = json!({"type": "k8s"});
+    conf["kubernetes"] = json!({"k8s_api_root": api});
+    let k8s = |ns: &str, pod: &str| format!("K8S_POD_NAMESPACE={ns};K8S_POD_NAME={pod}");
+
+    let r = b.run("ADD", "c1", &k8s("ns-a", "p1"), &conf);
+    assert!(r.success(), "{}", r.stdout);
+    assert!(ips(&r.json())[0].starts_with("10.10."), "{}", r.stdout);
+    let r = b.run("ADD", "c2", &k8s("ns-b", "p2"), &conf);
+    assert!(r.success(), "{}", r.stdout);
+    assert!(ips(&r.json())[0].starts_with("10.20."), "{}", r.stdout);
+
+    // No pool selects team c.
+    let r = b.run("ADD", "c3", &k8s("ns-c", "p3"), &conf);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.json()["msg"], "no configured Calico pools for node node1");
+
+    // The API does not know the namespace: the ADD fails with its message.
+    let r = b.run("ADD", "c4", &k8s("ns-gone", "p4"), &conf);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert_eq!(r.json()["msg"], "namespaces \"ns-gone\" not found");
+
+    // No Kubernetes configured: no namespace labels, so neither selecting pool qualifies.
+    let plain = b.conf("1.0.0", "node1", json!({}));
+    let r = b.run("ADD", "c5", &k8s("ns-a", "p5"), &plain);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    b.pool("anyone", "10.30.0.0/16", |_| {});
+    let r = b.run("ADD", "c5", &k8s("ns-a", "p5"), &plain);
+    assert!(r.success(), "{}", r.stdout);
+    assert!(ips(&r.json())[0].starts_with("10.30."), "{}", r.stdout);
+});

@@ -11,7 +11,6 @@ use serde_json::Value;
 use crate::add::{default_routes, IpSource, Plan};
 use crate::context::Context;
 use crate::k8s::annotations as ann;
-use crate::k8s::client::Client;
 use crate::k8s::{pod, pod_cidr};
 use crate::names;
 
@@ -26,11 +25,11 @@ pub fn plan(ctx: &Context, args: &CmdArgs) -> Result<Plan, CniError> {
     // The API is only needed for `usePodCidr` and `policy.type: k8s` (Calico builds a client on
     // every k8s ADD; here a config without a kubeconfig works for the rest).
     let cell = std::cell::OnceCell::new();
-    let client = || -> Result<&Client, CniError> {
+    let client = || -> Result<&kubeclient::Client, CniError> {
         if let Some(c) = cell.get() {
             return Ok(c);
         }
-        let c = Client::from_conf(conf)?;
+        let c = crate::k8s::client(conf)?;
         Ok(cell.get_or_init(|| c))
     };
 

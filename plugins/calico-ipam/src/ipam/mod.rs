@@ -52,6 +52,9 @@ pub struct AutoAssignArgs {
     pub ipv6_pools: Vec<IpNetwork>,
     /// Block limit of the request (0 = none); the smaller of this and the config's applies.
     pub max_blocks_per_host: usize,
+    /// The workload's Kubernetes namespace labels, for pools' `namespaceSelector` (empty
+    /// without a namespace).
+    pub namespace_labels: BTreeMap<String, String>,
 }
 
 /// What one family got: block-masked addresses plus the reasons for any shortfall.
@@ -144,7 +147,8 @@ impl<'a> Ipam<'a> {
             Read::of(&HandleKey::new(&args.handle)),
         ])?;
         let reservations = self.reservations(version)?;
-        let (pools, affine) = self.prepare_affine_blocks(version, host, requested)?;
+        let (pools, affine) =
+            self.prepare_affine_blocks(version, host, requested, &args.namespace_labels)?;
         let config = self.ds.ipam_config()?;
         let ours = Block::host_affinity(host);
 
@@ -270,12 +274,13 @@ impl<'a> Ipam<'a> {
         version: u8,
         host: &str,
         requested: &[IpNetwork],
+        namespace_labels: &BTreeMap<String, String>,
     ) -> Result<(Vec<Pool>, AffineBlocks)> {
         let pools::Selection {
             pools,
             enabled: all_enabled,
             labels,
-        } = pools::select_full(self.ds, version, host, requested)?;
+        } = pools::select_full(self.ds, version, host, requested, namespace_labels)?;
         let mut affine = Vec::new();
         for (key, aff) in self
             .ds

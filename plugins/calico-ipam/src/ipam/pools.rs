@@ -17,6 +17,8 @@ pub struct Pool {
     pub cidr: IpNetwork,
     pub block_size: u8,
     pub node_selector: String,
+    /// Empty: every namespace.
+    pub namespace_selector: String,
     pub allowed_uses: Vec<String>,
     pub automatic: bool,
 }
@@ -29,6 +31,7 @@ impl Pool {
             cidr,
             block_size: p.spec.block_size,
             node_selector: p.spec.node_selector.clone(),
+            namespace_selector: p.spec.namespace_selector.clone(),
             allowed_uses: p.spec.allowed_uses.clone(),
             automatic: p.spec.is_automatic(),
         })
@@ -45,6 +48,13 @@ impl Pool {
 
     pub fn selects(&self, node_labels: &BTreeMap<String, String>) -> bool {
         selector::matches(&self.node_selector, node_labels).unwrap_or(false)
+    }
+
+    /// The pool's `namespaceSelector` against the workload's namespace labels (empty when
+    /// the workload has no Kubernetes namespace); an empty selector selects every namespace.
+    pub fn selects_namespace(&self, namespace_labels: &BTreeMap<String, String>) -> bool {
+        self.namespace_selector.trim().is_empty()
+            || selector::matches(&self.namespace_selector, namespace_labels).unwrap_or(false)
     }
 }
 
@@ -83,14 +93,16 @@ fn not_allocatable(p: &IpPool) -> bool {
 
 /// The pools an auto-assignment on `host` uses, in order. `requested` (CIDRs) are taken as
 /// is (selectors ignored) and must each be an enabled pool; otherwise the automatic pools whose
-/// node selector matches the node's labels. Then only those allowing `Workload`.
+/// node selector matches the node's labels and whose namespace selector matches
+/// `namespace_labels`. Then only those allowing `Workload`.
 pub fn select(
     ds: &Datastore,
     version: u8,
     host: &str,
     requested: &[IpNetwork],
+    namespace_labels: &BTreeMap<String, String>,
 ) -> Result<Vec<Pool>> {
-    select_full(ds, version, host, requested).map(|s| s.pools)
+    select_full(ds, version, host, requested, namespace_labels).map(|s| s.pools)
 }
 
 /// What pool selection read, for callers that need more than the chosen pools.
@@ -111,10 +123,11 @@ pub fn select_full(
     version: u8,
     host: &str,
     requested: &[IpNetwork],
+    namespace_labels: &BTreeMap<String, String>,
 ) -> Result<Selection> {
     let labels = node_labels(ds, host)?;
     let enabled = enabled_pools(ds, version)?;
-    let pools = choose(&enabled, &labels, host, requested)?;
+    let pools = choose(&enabled, &labels, namespace_labels, host, requested)?;
     Ok(Selection {
         pools,
         enabled,
@@ -125,6 +138,7 @@ pub fn select_full(
 fn choose(
     enabled: &[Pool],
     labels: &BTreeMap<String, String>,
+    namespace_labels: &BTreeMap<String, String>,
     host: &str,
     requested: &[IpNetwork],
 ) -> Result<Vec<Pool>> {
@@ -148,7 +162,7 @@ fn choose(
     } else {
         let out: Vec<Pool> = enabled
             .iter()
-            .filter(|p| p.automatic && p.selects(labels))
+            .filter(|p| p.automatic && p.selects(labels) && p.selects_namespace(namespace_labels))
             .cloned()
             .collect();
         if out.is_empty() {

@@ -37,7 +37,7 @@ pub fn load(path: &str) -> Result<KubeConfig, CniError> {
     let file = Path::new(path);
     let text = std::fs::read_to_string(file)
         .map_err(|e| err(libcni::error::path_error_text("open", file, &e)))?;
-    let kc = super::yaml::parse(&text)
+    let kc = crate::yaml::parse(&text)
         .map_err(|e| err(format!("error loading config file {path:?}: {e}")))?;
     let bad = |e: String| err(format!("error loading config file {path:?}: {e}"));
     // client-go makes the path absolute first; a relative kubeconfig path keeps its files

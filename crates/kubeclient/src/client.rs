@@ -15,9 +15,21 @@ use std::time::Duration;
 use libcni::{code, CniError};
 use serde_json::Value;
 
-use super::kubeconfig::{KubeConfig, Pem};
-use super::tls;
-use crate::config::NetConf;
+use crate::kubeconfig::{KubeConfig, Pem};
+use crate::tls;
+
+/// Where the API is and how to reach it: Calico's NetConf keys (`kubernetes.kubeconfig`,
+/// `kubernetes.k8s_api_root` and the `policy.k8s_*` overrides), empty when unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub kubeconfig: String,
+    pub k8s_api_root: String,
+    pub policy_k8s_api_root: String,
+    pub policy_k8s_auth_token: String,
+    pub policy_k8s_certificate_authority: String,
+    pub policy_k8s_client_certificate: String,
+    pub policy_k8s_client_key: String,
+}
 
 pub struct Client {
     /// `http` or `https`.
@@ -47,34 +59,37 @@ pub struct ApiError {
 impl Client {
     /// Calico's `NewK8sClient`: kubeconfig, then `policy.*` overrides (`k8s_api_root` cut at
     /// `/api/`, token, CA, client certificate and key), then `kubernetes.k8s_api_root`.
-    pub fn from_conf(conf: &NetConf) -> Result<Client, CniError> {
-        let mut kc = if conf.kubernetes.kubeconfig.is_empty() {
+    pub fn new(s: &Settings) -> Result<Client, CniError> {
+        let mut kc = if s.kubeconfig.is_empty() {
             KubeConfig::default()
         } else {
-            super::kubeconfig::load(&conf.kubernetes.kubeconfig)?
+            crate::kubeconfig::load(&s.kubeconfig)?
         };
-        let p = &conf.policy;
-        let api_root = p.k8s_api_root.split("/api/").next().unwrap_or_default();
+        let api_root = s
+            .policy_k8s_api_root
+            .split("/api/")
+            .next()
+            .unwrap_or_default();
         if !api_root.is_empty() {
             kc.server = api_root.to_string();
         }
-        if !p.k8s_auth_token.is_empty() {
-            kc.token = p.k8s_auth_token.clone();
+        if !s.policy_k8s_auth_token.is_empty() {
+            kc.token = s.policy_k8s_auth_token.clone();
         }
         // client-go: an overriding CA also replaces the kubeconfig's CA data and insecure flag.
         // Override paths are taken as given (relative to the working directory).
-        if !p.k8s_certificate_authority.is_empty() {
-            kc.ca = Some(Pem::File(p.k8s_certificate_authority.clone().into()));
+        if !s.policy_k8s_certificate_authority.is_empty() {
+            kc.ca = Some(Pem::File(s.policy_k8s_certificate_authority.clone().into()));
             kc.insecure = false;
         }
-        if !p.k8s_client_certificate.is_empty() {
-            kc.client_cert = Some(Pem::File(p.k8s_client_certificate.clone().into()));
+        if !s.policy_k8s_client_certificate.is_empty() {
+            kc.client_cert = Some(Pem::File(s.policy_k8s_client_certificate.clone().into()));
         }
-        if !p.k8s_client_key.is_empty() {
-            kc.client_key = Some(Pem::File(p.k8s_client_key.clone().into()));
+        if !s.policy_k8s_client_key.is_empty() {
+            kc.client_key = Some(Pem::File(s.policy_k8s_client_key.clone().into()));
         }
-        if !conf.kubernetes.k8s_api_root.is_empty() {
-            kc.server = conf.kubernetes.k8s_api_root.clone();
+        if !s.k8s_api_root.is_empty() {
+            kc.server = s.k8s_api_root.clone();
         }
         let server = kc.server.clone();
         if server.is_empty() {
