@@ -175,87 +175,99 @@ fn datastore_not_ready_fails_add_and_del() {
 /// Scenario 4.
 #[test]
 fn allow_ip_forwarding_sets_container_ip_forward() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let conf = h.conf(
-        "0.3.1",
-        "net1",
-        json!({ "container_settings": { "allow_ip_forwarding": true } }),
-    );
-    h.run("ADD", CID, c.path(), &conf).assert_success();
-    assert_eq!(sysctl_in(&c, "net/ipv4/ip_forward"), "1");
-    h.run("DEL", CID, c.path(), &conf).assert_success();
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let conf = h.conf(
+            "0.3.1",
+            "net1",
+            json!({ "container_settings": { "allow_ip_forwarding": true } }),
+        );
+        h.run("ADD", CID, c.path(), &conf).assert_success();
+        assert_eq!(sysctl_in(&c, "net/ipv4/ip_forward"), "1");
+        h.run("DEL", CID, c.path(), &conf).assert_success();
+    }
 }
 
 /// Scenario 6: `hostname` is the node when `nodename` is absent; `nodename` wins.
 #[test]
 fn hostname_and_nodename_precedence() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let mut conf = h.conf("0.3.1", "net1", json!({ "hostname": "named-host" }));
-    conf.as_object_mut().unwrap().remove("nodename");
-    // No nodename file at the path given: falls through to `hostname`.
-    conf["nodename_file"] = json!(h.dir.path().join("absent"));
-    h.run("ADD", CID, c.path(), &conf).assert_success();
-    assert_eq!(h.weps()[0].spec.node, "named-host");
-    assert_eq!(
-        h.weps()[0].metadata.name,
-        format!("named--host-cni-{CID}-eth0")
-    );
-    h.run("DEL", CID, c.path(), &conf).assert_success();
-    assert!(h.weps().is_empty());
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let mut conf = h.conf("0.3.1", "net1", json!({ "hostname": "named-host" }));
+        conf.as_object_mut().unwrap().remove("nodename");
+        // No nodename file at the path given: falls through to `hostname`.
+        conf["nodename_file"] = json!(h.dir.path().join("absent"));
+        h.run("ADD", CID, c.path(), &conf).assert_success();
+        assert_eq!(h.weps()[0].spec.node, "named-host");
+        assert_eq!(
+            h.weps()[0].metadata.name,
+            format!("named--host-cni-{CID}-eth0")
+        );
+        h.run("DEL", CID, c.path(), &conf).assert_success();
+        assert!(h.weps().is_empty());
 
-    conf["nodename"] = json!("explicit");
-    h.run("ADD", CID, c.path(), &conf).assert_success();
-    assert_eq!(h.weps()[0].spec.node, "explicit");
-    h.run("DEL", CID, c.path(), &conf).assert_success();
+        conf["nodename"] = json!("explicit");
+        h.run("ADD", CID, c.path(), &conf).assert_success();
+        assert_eq!(h.weps()[0].spec.node, "explicit");
+        h.run("DEL", CID, c.path(), &conf).assert_success();
 
-    // The nodename file, read verbatim, beats `hostname`.
-    conf.as_object_mut().unwrap().remove("nodename");
-    std::fs::write(h.dir.path().join("nodename"), "from-file").unwrap();
-    conf["nodename_file"] = json!(h.dir.path().join("nodename"));
-    conf["nodename_file_optional"] = json!(false);
-    h.run("ADD", CID, c.path(), &conf).assert_success();
-    assert_eq!(h.weps()[0].spec.node, "from-file");
-    h.run("DEL", CID, c.path(), &conf).assert_success();
+        // The nodename file, read verbatim, beats `hostname`.
+        conf.as_object_mut().unwrap().remove("nodename");
+        std::fs::write(h.dir.path().join("nodename"), "from-file").unwrap();
+        conf["nodename_file"] = json!(h.dir.path().join("nodename"));
+        conf["nodename_file_optional"] = json!(false);
+        h.run("ADD", CID, c.path(), &conf).assert_success();
+        assert_eq!(h.weps()[0].spec.node, "from-file");
+        h.run("DEL", CID, c.path(), &conf).assert_success();
+    }
 }
 
 /// Without the nodename file (and not optional) ADD and DEL fail with Calico's hint.
 #[test]
 fn missing_nodename_file_fails() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let mut conf = h.conf("0.3.1", "net1", json!({}));
-    conf["nodename_file_optional"] = json!(false);
-    conf["nodename_file"] = json!(h.dir.path().join("nodename"));
-    for cmd in ["ADD", "DEL"] {
-        let run = h.run(cmd, CID, c.path(), &conf);
-        assert_eq!(run.code, 1, "{cmd}");
-        let msg = run.json()["msg"].as_str().unwrap().to_string();
-        assert!(
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let mut conf = h.conf("0.3.1", "net1", json!({}));
+        conf["nodename_file_optional"] = json!(false);
+        conf["nodename_file"] = json!(h.dir.path().join("nodename"));
+        for cmd in ["ADD", "DEL"] {
+            let run = h.run(cmd, CID, c.path(), &conf);
+            assert_eq!(run.code, 1, "{cmd}");
+            let msg = run.json()["msg"].as_str().unwrap().to_string();
+            assert!(
             msg.ends_with("no such file or directory: check that the calico/node container is running and has mounted /var/lib/calico/"),
             "{msg}"
         );
+        }
     }
 }
 
 /// Scenario 8.
 #[test]
 fn ip_addrs_no_ipam_is_refused_for_cni() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let conf = h.conf(
-        "0.3.1",
-        "net1",
-        json!({ "feature_control": { "ip_addrs_no_ipam": true } }),
-    );
-    let run = h.run("ADD", CID, c.path(), &conf);
-    assert_eq!(run.code, 1);
-    assert_eq!(
-        run.json()["msg"],
-        "requested feature is not supported for this runtime: ip_addrs_no_ipam"
-    );
-    assert!(h.weps().is_empty());
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let conf = h.conf(
+            "0.3.1",
+            "net1",
+            json!({ "feature_control": { "ip_addrs_no_ipam": true } }),
+        );
+        let run = h.run("ADD", CID, c.path(), &conf);
+        assert_eq!(run.code, 1);
+        assert_eq!(
+            run.json()["msg"],
+            "requested feature is not supported for this runtime: ip_addrs_no_ipam"
+        );
+        assert!(h.weps().is_empty());
+    }
 }
 
 /// Scenario 9: DEL with no ADD, with a netns that exists or not.
@@ -309,63 +321,69 @@ fn second_add_reuses_endpoint_and_adds_profiles() {
 /// Scenario 13 and every result version: interfaces and indices per spec version.
 #[test]
 fn results_per_spec_version() {
-    let h = Host::new(Store::Local);
-    for (i, version) in ["0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
-        .iter()
-        .enumerate()
-    {
-        let c = TempNetns::new();
-        let cid = format!("c{i}ver");
-        let conf = h.conf(version, "net1", json!({}));
-        let run = h.run("ADD", &cid, c.path(), &conf);
-        run.assert_success();
-        let res = run.json();
-        assert_eq!(res["cniVersion"], *version);
-        if *version == "0.2.0" {
-            assert!(res["ip4"]["ip"].as_str().unwrap().ends_with("/32"), "{res}");
-        } else {
-            assert_eq!(res["interfaces"].as_array().unwrap().len(), 2);
-            assert_eq!(res["ips"][0]["interface"], 1);
-            assert_eq!(res["interfaces"][1]["name"], "eth0");
-            assert!(!res["interfaces"][1]["mac"].as_str().unwrap().is_empty());
-            assert!(!res["interfaces"][1]["sandbox"].as_str().unwrap().is_empty());
-            if version.starts_with("0.3") {
-                assert_eq!(res["ips"][0]["version"], "4");
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        for (i, version) in ["0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+            .iter()
+            .enumerate()
+        {
+            let c = TempNetns::new();
+            let cid = format!("c{i}ver");
+            let conf = h.conf(version, "net1", json!({}));
+            let run = h.run("ADD", &cid, c.path(), &conf);
+            run.assert_success();
+            let res = run.json();
+            assert_eq!(res["cniVersion"], *version);
+            if *version == "0.2.0" {
+                assert!(res["ip4"]["ip"].as_str().unwrap().ends_with("/32"), "{res}");
+            } else {
+                assert_eq!(res["interfaces"].as_array().unwrap().len(), 2);
+                assert_eq!(res["ips"][0]["interface"], 1);
+                assert_eq!(res["interfaces"][1]["name"], "eth0");
+                assert!(!res["interfaces"][1]["mac"].as_str().unwrap().is_empty());
+                assert!(!res["interfaces"][1]["sandbox"].as_str().unwrap().is_empty());
+                if version.starts_with("0.3") {
+                    assert_eq!(res["ips"][0]["version"], "4");
+                }
             }
+            h.run("DEL", &cid, c.path(), &conf).assert_success();
         }
-        h.run("DEL", &cid, c.path(), &conf).assert_success();
+        // No cniVersion at all: Calico answers in 0.2.0.
+        let c = TempNetns::new();
+        let mut conf = h.conf("", "net1", json!({}));
+        conf.as_object_mut().unwrap().remove("cniVersion");
+        let run = h.run("ADD", "noversion", c.path(), &conf);
+        run.assert_success();
+        assert_eq!(run.json()["cniVersion"], "0.2.0");
+        h.run("DEL", "noversion", c.path(), &conf).assert_success();
     }
-    // No cniVersion at all: Calico answers in 0.2.0.
-    let c = TempNetns::new();
-    let mut conf = h.conf("", "net1", json!({}));
-    conf.as_object_mut().unwrap().remove("cniVersion");
-    let run = h.run("ADD", "noversion", c.path(), &conf);
-    run.assert_success();
-    assert_eq!(run.json()["cniVersion"], "0.2.0");
-    h.run("DEL", "noversion", c.path(), &conf).assert_success();
 }
 
 /// mtu and num_queues reach the veth.
 #[test]
 fn mtu_and_queues() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let conf = h.conf("1.0.0", "net1", json!({ "mtu": 1400, "num_queues": 3 }));
-    let run = h.run("ADD", CID, c.path(), &conf);
-    run.assert_success();
-    assert_eq!(run.json()["interfaces"][1]["mtu"], 1400);
-    let cl = c.ip_stdout(&["-d", "-o", "link", "show", "eth0"]);
-    assert!(cl.contains("mtu 1400"), "{cl}");
-    assert!(
-        cl.contains("numtxqueues 3") && cl.contains("numrxqueues 3"),
-        "{cl}"
-    );
-    let hl = h.ip(&["-d", "-o", "link", "show", &cni_veth(CID)]);
-    assert!(
-        hl.contains("mtu 1400") && hl.contains("numtxqueues 3"),
-        "{hl}"
-    );
-    h.run("DEL", CID, c.path(), &conf).assert_success();
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let conf = h.conf("1.0.0", "net1", json!({ "mtu": 1400, "num_queues": 3 }));
+        let run = h.run("ADD", CID, c.path(), &conf);
+        run.assert_success();
+        assert_eq!(run.json()["interfaces"][1]["mtu"], 1400);
+        let cl = c.ip_stdout(&["-d", "-o", "link", "show", "eth0"]);
+        assert!(cl.contains("mtu 1400"), "{cl}");
+        assert!(
+            cl.contains("numtxqueues 3") && cl.contains("numrxqueues 3"),
+            "{cl}"
+        );
+        let hl = h.ip(&["-d", "-o", "link", "show", &cni_veth(CID)]);
+        assert!(
+            hl.contains("mtu 1400") && hl.contains("numtxqueues 3"),
+            "{hl}"
+        );
+        h.run("DEL", CID, c.path(), &conf).assert_success();
+    }
 }
 
 /// Dual stack: /128, the IPv6 route via the host end's link-local, IPv6 host sysctls.
@@ -623,17 +641,20 @@ fn logs_go_to_the_log_file() {
 /// Case-insensitive keys, as Go decodes them.
 #[test]
 fn keys_match_case_insensitively() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let mut conf = h.conf("1.0.0", "net1", json!({ "MTU": 1300 }));
-    let node = conf.as_object_mut().unwrap().remove("nodename").unwrap();
-    conf["NodeName"] = node;
-    h.run("ADD", CID, c.path(), &conf).assert_success();
-    assert!(c
-        .ip_stdout(&["-o", "link", "show", "eth0"])
-        .contains("mtu 1300"));
-    assert_eq!(h.weps()[0].spec.node, NODE);
-    h.run("DEL", CID, c.path(), &conf).assert_success();
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let mut conf = h.conf("1.0.0", "net1", json!({ "MTU": 1300 }));
+        let node = conf.as_object_mut().unwrap().remove("nodename").unwrap();
+        conf["NodeName"] = node;
+        h.run("ADD", CID, c.path(), &conf).assert_success();
+        assert!(c
+            .ip_stdout(&["-o", "link", "show", "eth0"])
+            .contains("mtu 1300"));
+        assert_eq!(h.weps()[0].spec.node, NODE);
+        h.run("DEL", CID, c.path(), &conf).assert_success();
+    }
 }
 
 /// Scenario 12: `calico -t` answers 0 with a reachable, ready etcd, 1 with code 100 otherwise.
@@ -698,9 +719,11 @@ fn version_and_bad_flags() {
 /// Scenario 7: Mesos labels become sanitised endpoint labels; the namespace label places it.
 #[test]
 fn mesos_labels() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let conf = h.conf(
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let conf = h.conf(
         "0.3.1",
         "net1",
         json!({ "args": { "org.apache.mesos": { "network_info": { "name": "net1",
@@ -708,57 +731,61 @@ fn mesos_labels() {
                                     { "key": "DCOS_SPACE", "value": "/a/b/c" },
                                     { "key": "projectcalico.org/namespace", "value": "mesos-ns" } ] } } } } }),
     );
-    h.run("ADD", CID, c.path(), &conf).assert_success();
-    let wep = h
-        .wep("mesos-ns", &format!("{NODE}-cni-{CID}-eth0"))
-        .expect("endpoint in the Mesos namespace");
-    assert_eq!(wep.metadata.labels["k"], "v");
-    assert_eq!(wep.metadata.labels["DCOS_SPACE"], "a.b.c");
-    assert_eq!(
-        wep.metadata.labels["projectcalico.org/namespace"],
-        "mesos-ns"
-    );
-    h.run("DEL", CID, c.path(), &conf).assert_success();
-    assert!(h.weps().is_empty());
+        h.run("ADD", CID, c.path(), &conf).assert_success();
+        let wep = h
+            .wep("mesos-ns", &format!("{NODE}-cni-{CID}-eth0"))
+            .expect("endpoint in the Mesos namespace");
+        assert_eq!(wep.metadata.labels["k"], "v");
+        assert_eq!(wep.metadata.labels["DCOS_SPACE"], "a.b.c");
+        assert_eq!(
+            wep.metadata.labels["projectcalico.org/namespace"],
+            "mesos-ns"
+        );
+        h.run("DEL", CID, c.path(), &conf).assert_success();
+        assert!(h.weps().is_empty());
+    }
 }
 
 /// 10.2.15: `readiness_gates` must be a list; a gate answering 200 lets ADD through (after
 /// Calico's first 5 s poll interval).
 #[test]
 fn readiness_gates() {
-    let h = Host::new(Store::Local);
-    let c = TempNetns::new();
-    let bad = h.conf(
-        "1.0.0",
-        "net1",
-        json!({ "readiness_gates": "http://127.0.0.1:1/" }),
-    );
-    let run = h.run("ADD", CID, c.path(), &bad);
-    assert_eq!(run.code, 1);
-    assert!(run.json()["msg"]
-        .as_str()
-        .unwrap()
-        .starts_with("failed to load netconf"));
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let c = TempNetns::new();
+        let bad = h.conf(
+            "1.0.0",
+            "net1",
+            json!({ "readiness_gates": "http://127.0.0.1:1/" }),
+        );
+        let run = h.run("ADD", CID, c.path(), &bad);
+        assert_eq!(run.code, 1);
+        assert!(run.json()["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed to load netconf"));
 
-    // A tiny HTTP server on the host netns's loopback, answering 200 to everything.
-    let listener = h
-        .netns
-        .run(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        for mut s in listener.incoming().flatten() {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-        }
-    });
-    let good = h.conf(
-        "1.0.0",
-        "net1",
-        json!({ "readiness_gates": [format!("http://127.0.0.1:{port}/ready")] }),
-    );
-    h.run("ADD", CID, c.path(), &good).assert_success();
-    h.run("DEL", CID, c.path(), &good).assert_success();
+        // A tiny HTTP server on the host netns's loopback, answering 200 to everything.
+        let listener = h
+            .netns
+            .run(|| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for mut s in listener.incoming().flatten() {
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            }
+        });
+        let good = h.conf(
+            "1.0.0",
+            "net1",
+            json!({ "readiness_gates": [format!("http://127.0.0.1:{port}/ready")] }),
+        );
+        h.run("ADD", CID, c.path(), &good).assert_success();
+        h.run("DEL", CID, c.path(), &good).assert_success();
+    }
 }

@@ -116,39 +116,45 @@ fn pod_fields_reach_the_endpoint() {
 /// generateName is copied.
 #[test]
 fn generate_name_is_copied() {
-    let h = Host::new(Store::Local);
-    let api = FakeApi::start(&h);
-    api.namespace("test", json!({}));
-    api.put(
-        "/api/v1/namespaces/test/pods/gen-abcde",
-        json!({ "metadata": { "name": "gen-abcde", "generateName": "gen-" },
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.put(
+            "/api/v1/namespaces/test/pods/gen-abcde",
+            json!({ "metadata": { "name": "gen-abcde", "generateName": "gen-" },
                 "spec": { "containers": [] } }),
-    );
-    let c = TempNetns::new();
-    let conf = conf(&h, &api, json!({}));
-    h.exec(inv(&h, "ADD", "cid1", &c, &conf, "gen-abcde"))
-        .assert_success();
-    let wep = h.wep("test", &wep_name("gen-abcde")).unwrap();
-    assert_eq!(wep.metadata.generate_name, "gen-");
-    // No service account: only the namespace profile.
-    assert_eq!(wep.spec.profiles, vec!["kns.test"]);
-    h.exec(inv(&h, "DEL", "cid1", &c, &conf, "gen-abcde"))
-        .assert_success();
+        );
+        let c = TempNetns::new();
+        let conf = conf(&h, &api, json!({}));
+        h.exec(inv(&h, "ADD", "cid1", &c, &conf, "gen-abcde"))
+            .assert_success();
+        let wep = h.wep("test", &wep_name("gen-abcde")).unwrap();
+        assert_eq!(wep.metadata.generate_name, "gen-");
+        // No service account: only the namespace profile.
+        assert_eq!(wep.spec.profiles, vec!["kns.test"]);
+        h.exec(inv(&h, "DEL", "cid1", &c, &conf, "gen-abcde"))
+            .assert_success();
+    }
 }
 
 /// A pod the API does not know fails ADD before any allocation.
 #[test]
 fn unknown_pod_fails_cleanly() {
-    let h = Host::new(Store::Local);
-    let api = FakeApi::start(&h);
-    api.namespace("test", json!({}));
-    let c = TempNetns::new();
-    let conf = conf(&h, &api, json!({}));
-    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "ghost"));
-    assert_eq!(run.code, 1);
-    assert_eq!(run.json()["msg"], "pods \"ghost\" not found");
-    assert!(h.reservations(NET).is_empty());
-    assert!(h.weps().is_empty());
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        let c = TempNetns::new();
+        let conf = conf(&h, &api, json!({}));
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "ghost"));
+        assert_eq!(run.code, 1);
+        assert_eq!(run.json()["msg"], "pods \"ghost\" not found");
+        assert!(h.reservations(NET).is_empty());
+        assert!(h.weps().is_empty());
+    }
 }
 
 /// 10.2.4: host-local `usePodCidr` from the Node's podCIDRs; custom routes with and without
@@ -233,51 +239,54 @@ fn host_local_use_pod_cidr_and_routes() {
 /// 10.2.5: pool annotations (pod over namespace) and ipFamilies reach calico-ipam's config.
 #[test]
 fn pool_and_family_annotations_reach_calico_ipam() {
-    let h = Host::new(Store::Local);
-    let log = h.install_fake_calico_ipam();
-    let api = FakeApi::start(&h);
-    api.namespace(
-        "test",
-        json!({ "cni.projectcalico.org/ipv4pools": "[\"ns-pool\"]",
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let log = h.install_fake_calico_ipam();
+        let api = FakeApi::start(&h);
+        api.namespace(
+            "test",
+            json!({ "cni.projectcalico.org/ipv4pools": "[\"ns-pool\"]",
                 "cni.projectcalico.org/ipv6pools": "[\"ns-pool6\"]" }),
-    );
-    api.pod(
-        "test",
-        "p1",
-        json!({ "cni.projectcalico.org/ipv4pools": "[\"pod-pool\",\"10.22.0.0/24\"]",
+        );
+        api.pod(
+            "test",
+            "p1",
+            json!({ "cni.projectcalico.org/ipv4pools": "[\"pod-pool\",\"10.22.0.0/24\"]",
                 "cni.projectcalico.org/ipFamilies": "[\"IPv4\"]" }),
-        json!({}),
-    );
-    let c = TempNetns::new();
-    let conf = conf(&h, &api, json!({ "ipam": calico_ipam(&h) }));
-    h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"))
-        .assert_success();
-    let seen: Value =
-        serde_json::from_str(&std::fs::read_to_string(log.join("stdin-ADD")).unwrap()).unwrap();
-    assert_eq!(
-        seen["ipam"]["ipv4_pools"],
-        json!(["pod-pool", "10.22.0.0/24"])
-    );
-    assert_eq!(seen["ipam"]["ipv6_pools"], json!(["ns-pool6"]));
-    assert_eq!(seen["ipam"]["assign_ipv4"], "true");
-    assert_eq!(seen["ipam"]["assign_ipv6"], "false");
-    h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
-        .assert_success();
+            json!({}),
+        );
+        let c = TempNetns::new();
+        let conf = conf(&h, &api, json!({ "ipam": calico_ipam(&h) }));
+        h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"))
+            .assert_success();
+        let seen: Value =
+            serde_json::from_str(&std::fs::read_to_string(log.join("stdin-ADD")).unwrap()).unwrap();
+        assert_eq!(
+            seen["ipam"]["ipv4_pools"],
+            json!(["pod-pool", "10.22.0.0/24"])
+        );
+        assert_eq!(seen["ipam"]["ipv6_pools"], json!(["ns-pool6"]));
+        assert_eq!(seen["ipam"]["assign_ipv4"], "true");
+        assert_eq!(seen["ipam"]["assign_ipv6"], "false");
+        h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
+            .assert_success();
 
-    // A bad family is an error before any allocation.
-    api.pod(
-        "test",
-        "p2",
-        json!({ "cni.projectcalico.org/ipFamilies": "[\"IPv5\"]" }),
-        json!({}),
-    );
-    let run = h.exec(inv(&h, "ADD", "cid2", &c, &conf, "p2"));
-    assert_eq!(run.code, 1);
-    assert!(run.json()["msg"]
-        .as_str()
-        .unwrap()
-        .starts_with("error parsing ipFamilies"));
-    assert!(h.weps().is_empty());
+        // A bad family is an error before any allocation.
+        api.pod(
+            "test",
+            "p2",
+            json!({ "cni.projectcalico.org/ipFamilies": "[\"IPv5\"]" }),
+            json!({}),
+        );
+        let run = h.exec(inv(&h, "ADD", "cid2", &c, &conf, "p2"));
+        assert_eq!(run.code, 1);
+        assert!(run.json()["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("error parsing ipFamilies"));
+        assert!(h.weps().is_empty());
+    }
 }
 
 /// 10.2.9: `ipAddrs` asks IPAM for that address (`IP=` in CNI_ARGS); needs calico-ipam.
@@ -329,58 +338,61 @@ fn ip_addrs_annotation() {
 /// 10.2.8: `ipAddrsNoIpam` needs the feature flag; bypasses IPAM; at most one IPv4.
 #[test]
 fn ip_addrs_no_ipam_annotation() {
-    let h = Host::new(Store::Local);
-    h.install_fake_calico_ipam();
-    let api = FakeApi::start(&h);
-    api.namespace("test", json!({}));
-    api.pod(
-        "test",
-        "p1",
-        json!({ "cni.projectcalico.org/ipAddrsNoIpam": "[\"10.0.0.1\"]" }),
-        json!({}),
-    );
-    api.pod(
-        "test",
-        "p2",
-        json!({ "cni.projectcalico.org/ipAddrsNoIpam": "[\"10.0.0.1\",\"10.0.0.2\"]" }),
-        json!({}),
-    );
-    let c = TempNetns::new();
-    let off = conf(&h, &api, json!({ "ipam": calico_ipam(&h) }));
-    let run = h.exec(inv(&h, "ADD", "cid1", &c, &off, "p1"));
-    assert_eq!(run.code, 1);
-    assert_eq!(
-        run.json()["msg"],
-        "requested feature is not enabled: ip_addrs_no_ipam"
-    );
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        h.install_fake_calico_ipam();
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod(
+            "test",
+            "p1",
+            json!({ "cni.projectcalico.org/ipAddrsNoIpam": "[\"10.0.0.1\"]" }),
+            json!({}),
+        );
+        api.pod(
+            "test",
+            "p2",
+            json!({ "cni.projectcalico.org/ipAddrsNoIpam": "[\"10.0.0.1\",\"10.0.0.2\"]" }),
+            json!({}),
+        );
+        let c = TempNetns::new();
+        let off = conf(&h, &api, json!({ "ipam": calico_ipam(&h) }));
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &off, "p1"));
+        assert_eq!(run.code, 1);
+        assert_eq!(
+            run.json()["msg"],
+            "requested feature is not enabled: ip_addrs_no_ipam"
+        );
 
-    let on = conf(
-        &h,
-        &api,
-        json!({ "ipam": calico_ipam(&h), "feature_control": { "ip_addrs_no_ipam": true } }),
-    );
-    let run = h.exec(inv(&h, "ADD", "cid1", &c, &on, "p1"));
-    run.assert_success();
-    assert_eq!(run.json()["ips"][0]["address"], "10.0.0.1/32");
-    assert!(c
-        .ip_stdout(&["addr", "show", "eth0"])
-        .contains("10.0.0.1/32"));
-    assert!(h.reservations(NET).is_empty(), "no IPAM involved");
-    assert_eq!(
-        h.wep("test", &wep_name("p1")).unwrap().spec.ip_networks,
-        vec!["10.0.0.1/32"]
-    );
-    h.exec(inv(&h, "DEL", "cid1", &c, &on, "p1"))
-        .assert_success();
+        let on = conf(
+            &h,
+            &api,
+            json!({ "ipam": calico_ipam(&h), "feature_control": { "ip_addrs_no_ipam": true } }),
+        );
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &on, "p1"));
+        run.assert_success();
+        assert_eq!(run.json()["ips"][0]["address"], "10.0.0.1/32");
+        assert!(c
+            .ip_stdout(&["addr", "show", "eth0"])
+            .contains("10.0.0.1/32"));
+        assert!(h.reservations(NET).is_empty(), "no IPAM involved");
+        assert_eq!(
+            h.wep("test", &wep_name("p1")).unwrap().spec.ip_networks,
+            vec!["10.0.0.1/32"]
+        );
+        h.exec(inv(&h, "DEL", "cid1", &c, &on, "p1"))
+            .assert_success();
 
-    let c2 = TempNetns::new();
-    let run = h.exec(inv(&h, "ADD", "cid2", &c2, &on, "p2"));
-    assert_eq!(run.code, 1);
-    assert!(run.json()["msg"]
-        .as_str()
-        .unwrap()
-        .contains("more than one IPv4"));
-    assert!(h.weps().is_empty());
+        let c2 = TempNetns::new();
+        let run = h.exec(inv(&h, "ADD", "cid2", &c2, &on, "p2"));
+        assert_eq!(run.code, 1);
+        assert!(run.json()["msg"]
+            .as_str()
+            .unwrap()
+            .contains("more than one IPv4"));
+        assert!(h.weps().is_empty());
+    }
 }
 
 /// 10.2.6, 10.2.7, 10.2.10: allowedSourcePrefixes; floatingIPs with and without the flag.
@@ -446,112 +458,121 @@ fn source_prefixes_and_floating_ips() {
 /// 10.2.16: hwAddr sets the container MAC; an invalid one fails and releases.
 #[test]
 fn hw_addr_annotation() {
-    let h = Host::new(Store::Local);
-    let api = FakeApi::start(&h);
-    api.namespace("test", json!({}));
-    api.pod(
-        "test",
-        "p1",
-        json!({ "cni.projectcalico.org/hwAddr": "ca:fe:ca:fe:ca:fe" }),
-        json!({}),
-    );
-    api.pod(
-        "test",
-        "p2",
-        json!({ "cni.projectcalico.org/hwAddr": "ca:fe:ca" }),
-        json!({}),
-    );
-    let c = TempNetns::new();
-    let conf = conf(&h, &api, json!({}));
-    let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"));
-    run.assert_success();
-    assert_eq!(run.json()["interfaces"][1]["mac"], "ca:fe:ca:fe:ca:fe");
-    assert!(c
-        .ip_stdout(&["link", "show", "eth0"])
-        .contains("ca:fe:ca:fe:ca:fe"));
-    assert_eq!(
-        h.wep("test", &wep_name("p1")).unwrap().spec.mac,
-        "ca:fe:ca:fe:ca:fe"
-    );
-    h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
-        .assert_success();
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod(
+            "test",
+            "p1",
+            json!({ "cni.projectcalico.org/hwAddr": "ca:fe:ca:fe:ca:fe" }),
+            json!({}),
+        );
+        api.pod(
+            "test",
+            "p2",
+            json!({ "cni.projectcalico.org/hwAddr": "ca:fe:ca" }),
+            json!({}),
+        );
+        let c = TempNetns::new();
+        let conf = conf(&h, &api, json!({}));
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1"));
+        run.assert_success();
+        assert_eq!(run.json()["interfaces"][1]["mac"], "ca:fe:ca:fe:ca:fe");
+        assert!(c
+            .ip_stdout(&["link", "show", "eth0"])
+            .contains("ca:fe:ca:fe:ca:fe"));
+        assert_eq!(
+            h.wep("test", &wep_name("p1")).unwrap().spec.mac,
+            "ca:fe:ca:fe:ca:fe"
+        );
+        h.exec(inv(&h, "DEL", "cid1", &c, &conf, "p1"))
+            .assert_success();
 
-    let run = h.exec(inv(&h, "ADD", "cid2", &c, &conf, "p2"));
-    assert_eq!(run.code, 1);
-    assert!(run.json()["msg"]
-        .as_str()
-        .unwrap()
-        .starts_with("failed to parse MAC address ca:fe:ca"));
-    assert!(h.reservations(NET).is_empty());
-    assert!(h.weps().is_empty());
+        let run = h.exec(inv(&h, "ADD", "cid2", &c, &conf, "p2"));
+        assert_eq!(run.code, 1);
+        assert!(run.json()["msg"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed to parse MAC address ca:fe:ca"));
+        assert!(h.reservations(NET).is_empty());
+        assert!(h.weps().is_empty());
+    }
 }
 
 /// `policy_setup_timeout_seconds`: ADD waits for Felix's status file (here written by the
 /// test); a negative value is an error that leaves nothing behind.
 #[test]
 fn policy_setup_wait() {
-    let h = Host::new(Store::Local);
-    let api = FakeApi::start(&h);
-    api.namespace("test", json!({}));
-    api.pod("test", "p1", json!({}), json!({}));
-    let status = h.dir.path().join("endpoint-status");
-    std::fs::create_dir_all(&status).unwrap();
-    std::fs::write(status.join("k8s test%2Fp1 eth0"), "{}").unwrap();
-    let c = TempNetns::new();
-    let good = conf(
-        &h,
-        &api,
-        json!({ "policy_setup_timeout_seconds": 30, "endpoint_status_dir": status }),
-    );
-    h.exec(inv(&h, "ADD", "cid1", &c, &good, "p1"))
-        .assert_success();
-    h.exec(inv(&h, "DEL", "cid1", &c, &good, "p1"))
-        .assert_success();
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        api.namespace("test", json!({}));
+        api.pod("test", "p1", json!({}), json!({}));
+        let status = h.dir.path().join("endpoint-status");
+        std::fs::create_dir_all(&status).unwrap();
+        std::fs::write(status.join("k8s test%2Fp1 eth0"), "{}").unwrap();
+        let c = TempNetns::new();
+        let good = conf(
+            &h,
+            &api,
+            json!({ "policy_setup_timeout_seconds": 30, "endpoint_status_dir": status }),
+        );
+        h.exec(inv(&h, "ADD", "cid1", &c, &good, "p1"))
+            .assert_success();
+        h.exec(inv(&h, "DEL", "cid1", &c, &good, "p1"))
+            .assert_success();
 
-    let bad = conf(&h, &api, json!({ "policy_setup_timeout_seconds": -1 }));
-    let run = h.exec(inv(&h, "ADD", "cid1", &c, &bad, "p1"));
-    assert_eq!(run.code, 1);
-    assert_eq!(run.json()["msg"], "invalid pod startup delay of -1");
-    assert!(h.weps().is_empty());
-    assert!(h.reservations(NET).is_empty());
-    assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
+        let bad = conf(&h, &api, json!({ "policy_setup_timeout_seconds": -1 }));
+        let run = h.exec(inv(&h, "ADD", "cid1", &c, &bad, "p1"));
+        assert_eq!(run.code, 1);
+        assert_eq!(run.json()["msg"], "invalid pod startup delay of -1");
+        assert!(h.weps().is_empty());
+        assert!(h.reservations(NET).is_empty());
+        assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
+    }
 }
 
 /// 10.2.15: `calico -t` with a kubeconfig also needs the API server's `/version`.
 #[test]
 fn test_connection_checks_the_api() {
-    let h = Host::new(Store::Local);
-    let api = FakeApi::start(&h);
-    let conf = conf(&h, &api, json!({}));
-    // What the local store does on first use; `-t` itself only reads it.
-    h.ds(|ds| {
-        ds.ensure_cluster_information("test", "test").unwrap();
-    });
-    let t = |conf: &Value| {
-        let bytes = serde_json::to_vec(conf).unwrap();
-        h.netns
-            .run(move || {
-                use std::io::Write;
-                let mut child = std::process::Command::new(calico())
-                    .arg("-t")
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()
-                    .unwrap();
-                child.stdin.take().unwrap().write_all(&bytes).unwrap();
-                let out = child.wait_with_output().unwrap();
-                (
-                    out.status.code(),
-                    String::from_utf8_lossy(&out.stdout).into_owned(),
-                )
-            })
-            .unwrap()
-    };
-    // No /version object yet: the stand-in answers 404.
-    let (code, out) = t(&conf);
-    assert_eq!(code, Some(1), "{out}");
-    api.put("/version", json!({ "major": "1", "minor": "31" }));
-    assert_eq!(t(&conf), (Some(0), String::new()));
+    for store in STORES {
+        eprintln!("--- store {store:?}");
+        let h = Host::new(store);
+        let api = FakeApi::start(&h);
+        let conf = conf(&h, &api, json!({}));
+        // What the local store does on first use; `-t` itself only reads it.
+        h.ds(|ds| {
+            ds.ensure_cluster_information("test", "test").unwrap();
+        });
+        let t = |conf: &Value| {
+            let bytes = serde_json::to_vec(conf).unwrap();
+            h.netns
+                .run(move || {
+                    use std::io::Write;
+                    let mut child = std::process::Command::new(calico())
+                        .arg("-t")
+                        .stdin(std::process::Stdio::piped())
+                        .stdout(std::process::Stdio::piped())
+                        .spawn()
+                        .unwrap();
+                    child.stdin.take().unwrap().write_all(&bytes).unwrap();
+                    let out = child.wait_with_output().unwrap();
+                    (
+                        out.status.code(),
+                        String::from_utf8_lossy(&out.stdout).into_owned(),
+                    )
+                })
+                .unwrap()
+        };
+        // No /version object yet: the stand-in answers 404.
+        let (code, out) = t(&conf);
+        assert_eq!(code, Some(1), "{out}");
+        api.put("/version", json!({ "major": "1", "minor": "31" }));
+        assert_eq!(t(&conf), (Some(0), String::new()));
+    }
 }
 
 /// The parts of a result that a new sandbox must not change: everything but the IPs, the
