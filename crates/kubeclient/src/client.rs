@@ -18,17 +18,37 @@ use serde_json::Value;
 use crate::kubeconfig::{KubeConfig, Pem};
 use crate::tls;
 
+/// Calico's NetConf `policy` object, as both the calico plugin and calico-ipam read it: its
+/// `type` and the API overrides.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    #[serde(rename = "type")]
+    pub policy_type: String,
+    pub k8s_api_root: String,
+    pub k8s_auth_token: String,
+    pub k8s_client_certificate: String,
+    pub k8s_client_key: String,
+    pub k8s_certificate_authority: String,
+}
+
 /// Where the API is and how to reach it: Calico's NetConf keys (`kubernetes.kubeconfig`,
 /// `kubernetes.k8s_api_root` and the `policy.k8s_*` overrides), empty when unset.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     pub kubeconfig: String,
     pub k8s_api_root: String,
-    pub policy_k8s_api_root: String,
-    pub policy_k8s_auth_token: String,
-    pub policy_k8s_certificate_authority: String,
-    pub policy_k8s_client_certificate: String,
-    pub policy_k8s_client_key: String,
+    pub policy: Policy,
+}
+
+impl Settings {
+    pub fn new(kubeconfig: &str, k8s_api_root: &str, policy: &Policy) -> Self {
+        Settings {
+            kubeconfig: kubeconfig.to_string(),
+            k8s_api_root: k8s_api_root.to_string(),
+            policy: policy.clone(),
+        }
+    }
 }
 
 pub struct Client {
@@ -65,28 +85,29 @@ impl Client {
         } else {
             crate::kubeconfig::load(&s.kubeconfig)?
         };
-        let api_root = s
-            .policy_k8s_api_root
+        let p = &s.policy;
+        let api_root = p
+            .k8s_api_root
             .split("/api/")
             .next()
             .unwrap_or_default();
         if !api_root.is_empty() {
             kc.server = api_root.to_string();
         }
-        if !s.policy_k8s_auth_token.is_empty() {
-            kc.token = s.policy_k8s_auth_token.clone();
+        if !p.k8s_auth_token.is_empty() {
+            kc.token = p.k8s_auth_token.clone();
         }
         // client-go: an overriding CA also replaces the kubeconfig's CA data and insecure flag.
         // Override paths are taken as given (relative to the working directory).
-        if !s.policy_k8s_certificate_authority.is_empty() {
-            kc.ca = Some(Pem::File(s.policy_k8s_certificate_authority.clone().into()));
+        if !p.k8s_certificate_authority.is_empty() {
+            kc.ca = Some(Pem::File(p.k8s_certificate_authority.clone().into()));
             kc.insecure = false;
         }
-        if !s.policy_k8s_client_certificate.is_empty() {
-            kc.client_cert = Some(Pem::File(s.policy_k8s_client_certificate.clone().into()));
+        if !p.k8s_client_certificate.is_empty() {
+            kc.client_cert = Some(Pem::File(p.k8s_client_certificate.clone().into()));
         }
-        if !s.policy_k8s_client_key.is_empty() {
-            kc.client_key = Some(Pem::File(s.policy_k8s_client_key.clone().into()));
+        if !p.k8s_client_key.is_empty() {
+            kc.client_key = Some(Pem::File(p.k8s_client_key.clone().into()));
         }
         if !s.k8s_api_root.is_empty() {
             kc.server = s.k8s_api_root.clone();

@@ -8,4 +8,4 @@ pub mod kubeconfig;
 pub mod tls;
 pub mod yaml;
 
-pub use client::{ApiError, Client, Settings};
+pub use client::{ApiError, Client, Policy, Settings};

@@ -40,7 +40,7 @@ pub struct Conf {
     #[serde(default)]
     pub kubernetes: Kubernetes,
     #[serde(default)]
-    pub policy: Policy,
+    pub policy: kubeclient::Policy,
 }
 
 /// `kubernetes.*`: where the API is (for a Namespace's labels).
@@ -51,18 +51,6 @@ pub struct Kubernetes {
     pub k8s_api_root: String,
 }
 
-/// `policy.*`: its `type` and the API overrides.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Policy {
-    #[serde(rename = "type")]
-    pub policy_type: String,
-    pub k8s_api_root: String,
-    pub k8s_auth_token: String,
-    pub k8s_client_certificate: String,
-    pub k8s_client_key: String,
-    pub k8s_certificate_authority: String,
-}
 
 impl Conf {
     /// Whether the Kubernetes API is configured (Calico: a kubeconfig, or `policy.type` k8s).
@@ -72,16 +60,8 @@ impl Conf {
 
     /// The API client settings of this NetConf.
     pub fn kube_settings(&self) -> kubeclient::Settings {
-        let p = &self.policy;
-        kubeclient::Settings {
-            kubeconfig: self.kubernetes.kubeconfig.clone(),
-            k8s_api_root: self.kubernetes.k8s_api_root.clone(),
-            policy_k8s_api_root: p.k8s_api_root.clone(),
-            policy_k8s_auth_token: p.k8s_auth_token.clone(),
-            policy_k8s_certificate_authority: p.k8s_certificate_authority.clone(),
-            policy_k8s_client_certificate: p.k8s_client_certificate.clone(),
-            policy_k8s_client_key: p.k8s_client_key.clone(),
-        }
+        let k = &self.kubernetes;
+        kubeclient::Settings::new(&k.kubeconfig, &k.k8s_api_root, &self.policy)
     }
 
     pub fn num4(&self) -> usize {

@@ -55,17 +55,8 @@ pub struct Ipam {
     pub ipam_type: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct Policy {
-    #[serde(rename = "type")]
-    pub policy_type: String,
-    pub k8s_api_root: String,
-    pub k8s_auth_token: String,
-    pub k8s_client_certificate: String,
-    pub k8s_client_key: String,
-    pub k8s_certificate_authority: String,
-}
+/// `policy`: shared with calico-ipam (the Kubernetes client's overrides).
+pub type Policy = kubeclient::Policy;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -133,8 +124,6 @@ pub fn load(stdin: &[u8]) -> Result<Loaded, CniError> {
             ))
         }
     }
-    // Calico's GetDataplane errors (unknown type, grpc without a socket), before anything runs.
-    crate::grpc::GrpcDataplane::from_options(&conf.dataplane_options)?;
     Ok(Loaded { conf, raw })
 }
 

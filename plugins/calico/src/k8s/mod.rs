@@ -16,14 +16,6 @@ pub fn client(conf: &NetConf) -> Result<kubeclient::Client, CniError> {
 
 /// The NetConf keys the Kubernetes client reads.
 pub fn settings(conf: &NetConf) -> kubeclient::Settings {
-    let p = &conf.policy;
-    kubeclient::Settings {
-        kubeconfig: conf.kubernetes.kubeconfig.clone(),
-        k8s_api_root: conf.kubernetes.k8s_api_root.clone(),
-        policy_k8s_api_root: p.k8s_api_root.clone(),
-        policy_k8s_auth_token: p.k8s_auth_token.clone(),
-        policy_k8s_certificate_authority: p.k8s_certificate_authority.clone(),
-        policy_k8s_client_certificate: p.k8s_client_certificate.clone(),
-        policy_k8s_client_key: p.k8s_client_key.clone(),
-    }
+    let k = &conf.kubernetes;
+    kubeclient::Settings::new(&k.kubeconfig, &k.k8s_api_root, &conf.policy)
 }
