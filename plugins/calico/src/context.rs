@@ -49,6 +49,7 @@ impl Context {
         }
         debug!("identifiers: {ids:?}");
         let ds = Datastore::from_netconf(&loaded.raw).map_err(ds_err)?;
+        // Calico's GetDataplane: an unknown type or grpc without a socket fails every verb.
         let grpc = crate::grpc::GrpcDataplane::from_options(&conf.dataplane_options)?;
         Ok(Context {
             conf,
