@@ -16,7 +16,7 @@ mod root;
 pub use etcd::{EtcdServer, ETCD_BINARY};
 pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
-pub use pki::{make_pki, TlsFiles};
+pub use pki::{make_pki, openssl, sign, TlsFiles};
 pub use plugin::{Invocation, PluginRun};
 pub use private_dir::{PrivateDirLauncher, PrivateEntry};
 pub use root::require_root;

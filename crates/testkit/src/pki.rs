@@ -17,85 +17,93 @@ pub struct TlsFiles {
 /// `openssl` command (`apt-get install -y openssl`). Each call makes a new CA, so two
 /// directories give two PKIs that do not trust each other.
 pub fn make_pki(dir: &Path) -> TlsFiles {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run openssl (apt-get install -y openssl): {e}"));
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     std::fs::write(
         dir.join("ext.cnf"),
         "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n\
          basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n",
     )
     .expect("write the certificate extensions");
-    run(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "ca.key",
-    ]);
-    run(&[
-        "req",
-        "-x509",
-        "-new",
-        "-key",
-        "ca.key",
-        "-subj",
-        "/CN=cnitest-ca",
-        "-days",
-        "2",
-        "-out",
-        "ca.pem",
-    ]);
-    run(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "etcd.key",
-    ]);
-    run(&[
-        "req",
-        "-new",
-        "-key",
-        "etcd.key",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-out",
-        "etcd.csr",
-    ]);
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "etcd.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        "ext.cnf",
-        "-out",
-        "etcd.pem",
-    ]);
+    let ec_key = |out: &str| {
+        openssl(
+            dir,
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                out,
+            ],
+        )
+    };
+    ec_key("ca.key");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ca.key",
+            "-subj",
+            "/CN=cnitest-ca",
+            "-days",
+            "2",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    ec_key("etcd.key");
+    sign(dir, "etcd.key", "127.0.0.1", "etcd.pem");
     TlsFiles {
         ca: dir.join("ca.pem"),
         cert: dir.join("etcd.pem"),
         key: dir.join("etcd.key"),
     }
+}
+
+/// Issues `cert` (a file name in `dir`) for the key file `key` with subject CN `cn`, signed by
+/// the CA [`make_pki`] made in `dir`, with its extensions (127.0.0.1, server and client use).
+pub fn sign(dir: &Path, key: &str, cn: &str, cert: &str) {
+    let csr = format!("{cert}.csr");
+    let subject = format!("/CN={cn}");
+    openssl(
+        dir,
+        &["req", "-new", "-key", key, "-subj", &subject, "-out", &csr],
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            cert,
+        ],
+    );
+}
+
+/// Runs the `openssl` command in `dir`; panics with its stderr when it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl (apt-get install -y openssl): {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

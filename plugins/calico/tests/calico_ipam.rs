@@ -14,8 +14,7 @@ const CID: &str = "ipamtest01";
 
 #[test]
 fn calico_with_calico_ipam() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         std::os::unix::fs::symlink(
             testkit::workspace_bin("calico-ipam"),
@@ -82,5 +81,5 @@ fn calico_with_calico_ipam() {
         let gone = h.ds(|ds| ds.get(&HandleKey::new(format!("net1.{CID}"))).unwrap());
         assert!(gone.is_none(), "handle released");
         assert!(!h.ip(&["route"]).contains(&ip));
-    }
+    });
 }

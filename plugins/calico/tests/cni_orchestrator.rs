@@ -10,13 +10,6 @@ use testkit::TempNetns;
 
 const CID: &str = "abcdef0123456789";
 
-fn each_store(f: impl Fn(Store)) {
-    for s in STORES {
-        eprintln!("--- store {s:?}");
-        f(s);
-    }
-}
-
 /// Scenario 1: one IP, profile, WEP, every host and container setting; DEL removes it all.
 #[test]
 fn add_creates_veth_routes_sysctls_wep_and_profile_then_del_removes_them() {
@@ -175,8 +168,7 @@ fn datastore_not_ready_fails_add_and_del() {
 /// Scenario 4.
 #[test]
 fn allow_ip_forwarding_sets_container_ip_forward() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let conf = h.conf(
@@ -187,14 +179,13 @@ fn allow_ip_forwarding_sets_container_ip_forward() {
         h.run("ADD", CID, c.path(), &conf).assert_success();
         assert_eq!(sysctl_in(&c, "net/ipv4/ip_forward"), "1");
         h.run("DEL", CID, c.path(), &conf).assert_success();
-    }
+    });
 }
 
 /// Scenario 6: `hostname` is the node when `nodename` is absent; `nodename` wins.
 #[test]
 fn hostname_and_nodename_precedence() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let mut conf = h.conf("0.3.1", "net1", json!({ "hostname": "named-host" }));
@@ -223,14 +214,13 @@ fn hostname_and_nodename_precedence() {
         h.run("ADD", CID, c.path(), &conf).assert_success();
         assert_eq!(h.weps()[0].spec.node, "from-file");
         h.run("DEL", CID, c.path(), &conf).assert_success();
-    }
+    });
 }
 
 /// Without the nodename file (and not optional) ADD and DEL fail with Calico's hint.
 #[test]
 fn missing_nodename_file_fails() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let mut conf = h.conf("0.3.1", "net1", json!({}));
@@ -245,14 +235,13 @@ fn missing_nodename_file_fails() {
             "{msg}"
         );
         }
-    }
+    });
 }
 
 /// Scenario 8.
 #[test]
 fn ip_addrs_no_ipam_is_refused_for_cni() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let conf = h.conf(
@@ -267,7 +256,7 @@ fn ip_addrs_no_ipam_is_refused_for_cni() {
             "requested feature is not supported for this runtime: ip_addrs_no_ipam"
         );
         assert!(h.weps().is_empty());
-    }
+    });
 }
 
 /// Scenario 9: DEL with no ADD, with a netns that exists or not.
@@ -321,8 +310,7 @@ fn second_add_reuses_endpoint_and_adds_profiles() {
 /// Scenario 13 and every result version: interfaces and indices per spec version.
 #[test]
 fn results_per_spec_version() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         for (i, version) in ["0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
             .iter()
@@ -357,14 +345,13 @@ fn results_per_spec_version() {
         run.assert_success();
         assert_eq!(run.json()["cniVersion"], "0.2.0");
         h.run("DEL", "noversion", c.path(), &conf).assert_success();
-    }
+    });
 }
 
 /// mtu and num_queues reach the veth.
 #[test]
 fn mtu_and_queues() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let conf = h.conf("1.0.0", "net1", json!({ "mtu": 1400, "num_queues": 3 }));
@@ -383,7 +370,7 @@ fn mtu_and_queues() {
             "{hl}"
         );
         h.run("DEL", CID, c.path(), &conf).assert_success();
-    }
+    });
 }
 
 /// Dual stack: /128, the IPv6 route via the host end's link-local, IPv6 host sysctls.
@@ -641,8 +628,7 @@ fn logs_go_to_the_log_file() {
 /// Case-insensitive keys, as Go decodes them.
 #[test]
 fn keys_match_case_insensitively() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let mut conf = h.conf("1.0.0", "net1", json!({ "MTU": 1300 }));
@@ -654,7 +640,7 @@ fn keys_match_case_insensitively() {
             .contains("mtu 1300"));
         assert_eq!(h.weps()[0].spec.node, NODE);
         h.run("DEL", CID, c.path(), &conf).assert_success();
-    }
+    });
 }
 
 /// Scenario 12: `calico -t` answers 0 with a reachable, ready etcd, 1 with code 100 otherwise.
@@ -719,8 +705,7 @@ fn version_and_bad_flags() {
 /// Scenario 7: Mesos labels become sanitised endpoint labels; the namespace label places it.
 #[test]
 fn mesos_labels() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let conf = h.conf(
@@ -743,15 +728,14 @@ fn mesos_labels() {
         );
         h.run("DEL", CID, c.path(), &conf).assert_success();
         assert!(h.weps().is_empty());
-    }
+    });
 }
 
 /// 10.2.15: `readiness_gates` must be a list; a gate answering 200 lets ADD through (after
 /// Calico's first 5 s poll interval).
 #[test]
 fn readiness_gates() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let c = TempNetns::new();
         let bad = h.conf(
@@ -787,5 +771,5 @@ fn readiness_gates() {
         );
         h.run("ADD", CID, c.path(), &good).assert_success();
         h.run("DEL", CID, c.path(), &good).assert_success();
-    }
+    });
 }

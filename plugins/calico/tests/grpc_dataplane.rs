@@ -11,13 +11,6 @@ use testkit::TempNetns;
 const CID: &str = "grpctest01";
 const MAC: &str = "de:ad:be:ef:00:01";
 
-fn each_store(f: impl Fn(Store)) {
-    for s in STORES {
-        eprintln!("--- store {s:?}");
-        f(s);
-    }
-}
-
 fn grpc_conf(h: &Host, socket: &str) -> serde_json::Value {
     h.conf(
         "1.0.0",

@@ -12,7 +12,7 @@ use base64::Engine;
 use common::api::FakeApi;
 use common::*;
 use serde_json::{json, Value};
-use testkit::{Invocation, PluginRun, TempNetns, TlsFiles};
+use testkit::{openssl, Invocation, PluginRun, TempNetns, TlsFiles};
 
 const NET: &str = "k8s-pod-network";
 
@@ -116,8 +116,7 @@ fn pod_fields_reach_the_endpoint() {
 /// generateName is copied.
 #[test]
 fn generate_name_is_copied() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let api = FakeApi::start(&h);
         api.namespace("test", json!({}));
@@ -136,14 +135,13 @@ fn generate_name_is_copied() {
         assert_eq!(wep.spec.profiles, vec!["kns.test"]);
         h.exec(inv(&h, "DEL", "cid1", &c, &conf, "gen-abcde"))
             .assert_success();
-    }
+    });
 }
 
 /// A pod the API does not know fails ADD before any allocation.
 #[test]
 fn unknown_pod_fails_cleanly() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let api = FakeApi::start(&h);
         api.namespace("test", json!({}));
@@ -154,7 +152,7 @@ fn unknown_pod_fails_cleanly() {
         assert_eq!(run.json()["msg"], "pods \"ghost\" not found");
         assert!(h.reservations(NET).is_empty());
         assert!(h.weps().is_empty());
-    }
+    });
 }
 
 /// 10.2.4: host-local `usePodCidr` from the Node's podCIDRs; custom routes with and without
@@ -239,8 +237,7 @@ fn host_local_use_pod_cidr_and_routes() {
 /// 10.2.5: pool annotations (pod over namespace) and ipFamilies reach calico-ipam's config.
 #[test]
 fn pool_and_family_annotations_reach_calico_ipam() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let log = h.install_fake_calico_ipam();
         let api = FakeApi::start(&h);
@@ -286,7 +283,7 @@ fn pool_and_family_annotations_reach_calico_ipam() {
             .unwrap()
             .starts_with("error parsing ipFamilies"));
         assert!(h.weps().is_empty());
-    }
+    });
 }
 
 /// 10.2.9: `ipAddrs` asks IPAM for that address (`IP=` in CNI_ARGS); needs calico-ipam.
@@ -338,8 +335,7 @@ fn ip_addrs_annotation() {
 /// 10.2.8: `ipAddrsNoIpam` needs the feature flag; bypasses IPAM; at most one IPv4.
 #[test]
 fn ip_addrs_no_ipam_annotation() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         h.install_fake_calico_ipam();
         let api = FakeApi::start(&h);
@@ -392,7 +388,7 @@ fn ip_addrs_no_ipam_annotation() {
             .unwrap()
             .contains("more than one IPv4"));
         assert!(h.weps().is_empty());
-    }
+    });
 }
 
 /// 10.2.6, 10.2.7, 10.2.10: allowedSourcePrefixes; floatingIPs with and without the flag.
@@ -458,8 +454,7 @@ fn source_prefixes_and_floating_ips() {
 /// 10.2.16: hwAddr sets the container MAC; an invalid one fails and releases.
 #[test]
 fn hw_addr_annotation() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let api = FakeApi::start(&h);
         api.namespace("test", json!({}));
@@ -498,15 +493,14 @@ fn hw_addr_annotation() {
             .starts_with("failed to parse MAC address ca:fe:ca"));
         assert!(h.reservations(NET).is_empty());
         assert!(h.weps().is_empty());
-    }
+    });
 }
 
 /// `policy_setup_timeout_seconds`: ADD waits for Felix's status file (here written by the
 /// test); a negative value is an error that leaves nothing behind.
 #[test]
 fn policy_setup_wait() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let api = FakeApi::start(&h);
         api.namespace("test", json!({}));
@@ -532,14 +526,13 @@ fn policy_setup_wait() {
         assert!(h.weps().is_empty());
         assert!(h.reservations(NET).is_empty());
         assert!(!c.ip_stdout(&["-o", "link"]).contains("eth0"));
-    }
+    });
 }
 
 /// 10.2.15: `calico -t` with a kubeconfig also needs the API server's `/version`.
 #[test]
 fn test_connection_checks_the_api() {
-    for store in STORES {
-        eprintln!("--- store {store:?}");
+    each_store(|store| {
         let h = Host::new(store);
         let api = FakeApi::start(&h);
         let conf = conf(&h, &api, json!({}));
@@ -572,7 +565,7 @@ fn test_connection_checks_the_api() {
         assert_eq!(code, Some(1), "{out}");
         api.put("/version", json!({ "major": "1", "minor": "31" }));
         assert_eq!(t(&conf), (Some(0), String::new()));
-    }
+    });
 }
 
 /// The parts of a result that a new sandbox must not change: everything but the IPs, the
@@ -770,19 +763,6 @@ fn pki_in(dir: &Path) -> TlsFiles {
 
 fn b64_of(path: &Path) -> String {
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl (apt-get install -y openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn tls_conf(h: &Host, kubeconfig: &Path) -> Value {
@@ -985,39 +965,7 @@ fn https_relative_paths_from_the_kubeconfig_dir() {
     let dir = pki.ca.parent().unwrap();
     // An RSA client certificate from the same CA, its key in PKCS#1 ("RSA PRIVATE KEY").
     openssl(dir, &["genrsa", "-traditional", "-out", "rsa.key", "2048"]);
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "rsa.key",
-            "-subj",
-            "/CN=calico",
-            "-out",
-            "rsa.csr",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "rsa.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "rsa.pem",
-        ],
-    );
+    testkit::sign(dir, "rsa.key", "calico", "rsa.pem");
     assert!(std::fs::read_to_string(dir.join("rsa.key"))
         .unwrap()
         .starts_with("-----BEGIN RSA PRIVATE KEY-----"));

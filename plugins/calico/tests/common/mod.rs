@@ -27,6 +27,14 @@ pub enum Store {
 
 pub const STORES: [Store; 2] = [Store::Local, Store::Etcd];
 
+/// Runs a scenario on each store, saying which in the output.
+pub fn each_store(f: impl Fn(Store)) {
+    for s in STORES {
+        eprintln!("--- store {s:?}");
+        f(s);
+    }
+}
+
 pub struct Host {
     pub ns: TempNetns,
     pub netns: NetNs,
