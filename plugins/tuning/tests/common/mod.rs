@@ -216,46 +216,25 @@ pub enum Allowlist<'a> {
     Directory,
 }
 
-/// A launcher that runs `plugin` in a private mount namespace whose /etc is an overlay with
-/// the given allowlist on top: the plugin reads the real path, the host's /etc is never
-/// written, and nothing can be left behind (the mounts die with the process).
-pub struct AllowlistLauncher {
-    dir: tempfile::TempDir,
-}
+/// A launcher that runs `plugin` with a private `/etc/cni/tuning` holding only the given
+/// allowlist (testkit's [`PrivateDirLauncher`](testkit::PrivateDirLauncher)): the plugin reads
+/// the real path, the host's /etc is never written, and nothing can be left behind.
+pub struct AllowlistLauncher(testkit::PrivateDirLauncher);
 
 impl AllowlistLauncher {
     pub fn new(plugin: &str, list: Allowlist<'_>) -> Self {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = testkit::temp_dir();
-        let source = dir.path().join("allowlist.source");
-        match list {
-            Allowlist::Lines(text) => std::fs::write(&source, text).unwrap(),
-            Allowlist::Directory => std::fs::create_dir(&source).unwrap(),
-        }
-        let scratch = dir.path().join("scratch");
-        std::fs::create_dir(&scratch).unwrap();
-        let script = format!(
-            r#"#!/bin/sh
-exec unshare --mount --propagation private /bin/sh -c '
-set -e
-mount -t tmpfs tmpfs "$0"
-mkdir -p "$0/upper/cni/tuning" "$0/work"
-if [ -d "$1" ]; then mkdir "$0/upper/cni/tuning/allowlist.conf"; else cp "$1" "$0/upper/cni/tuning/allowlist.conf"; fi
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$0/upper,workdir=$0/work" /etc
-exec "$2"
-' '{}' '{}' '{}'
-"#,
-            scratch.display(),
-            source.display(),
-            plugin
-        );
-        let launcher = dir.path().join("tuning");
-        std::fs::write(&launcher, script).unwrap();
-        std::fs::set_permissions(&launcher, std::fs::Permissions::from_mode(0o755)).unwrap();
-        AllowlistLauncher { dir }
+        let entry = match list {
+            Allowlist::Lines(text) => testkit::PrivateEntry::File(text),
+            Allowlist::Directory => testkit::PrivateEntry::Dir,
+        };
+        AllowlistLauncher(testkit::PrivateDirLauncher::new(
+            std::path::Path::new(plugin),
+            std::path::Path::new("/etc/cni/tuning"),
+            &[("allowlist.conf", entry)],
+        ))
     }
 
     pub fn bin(&self) -> String {
-        self.dir.path().join("tuning").to_str().unwrap().to_string()
+        self.0.path().to_str().unwrap().to_string()
     }
 }
