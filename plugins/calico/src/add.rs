@@ -315,22 +315,7 @@ fn attach(
     req.skip_host_routes = plan.skip_host_routes_if_no_routes && result.routes.is_empty();
     dataplane::narrow(&mut result);
     let mac = pair.container_mac(plan.container_mac);
-    result.interfaces = vec![
-        Interface {
-            name: plan.host_veth.clone(),
-            ..Interface::default()
-        },
-        Interface {
-            name: args.ifname.clone(),
-            mac: mac.clone(),
-            mtu: ctx.mtu,
-            sandbox: args.netns.clone(),
-            ..Interface::default()
-        },
-    ];
-    for ip in &mut result.ips {
-        ip.interface = Some(1);
-    }
+    set_interfaces(&mut result, ctx, args, &plan.host_veth, &mac);
     let ep = match build_endpoint(ctx, args, existing, &result, &plan, &mac) {
         Ok(ep) => ep,
         Err(e) => {
@@ -395,9 +380,6 @@ fn attach_grpc(
         )));
     }
     dataplane::narrow(&mut result);
-    for ip in &mut result.ips {
-        ip.interface = Some(1);
-    }
     // The endpoint as it will be stored, less what only the dataplane knows.
     let mut ep = build_endpoint(ctx, args, existing, &result, &plan, "").map_err(release)?;
     let request = AddRequest {
@@ -446,26 +428,41 @@ fn attach_grpc(
         dataplane_options: Default::default(),
     };
     let reply = grpc.add(request).map_err(release)?;
-    ep.spec.interface_name = reply.host_interface_name.clone();
-    ep.spec.mac = reply.container_mac.clone();
-    result.interfaces = vec![
-        Interface {
-            name: reply.host_interface_name,
-            ..Interface::default()
-        },
-        Interface {
-            name: args.ifname.clone(),
-            mac: reply.container_mac,
-            mtu: ctx.mtu,
-            sandbox: args.netns.clone(),
-            ..Interface::default()
-        },
-    ];
+    set_interfaces(
+        &mut result,
+        ctx,
+        args,
+        &reply.host_interface_name,
+        &reply.container_mac,
+    );
+    ep.spec.interface_name = reply.host_interface_name;
+    ep.spec.mac = reply.container_mac;
     write_endpoint(ctx, &ep).map_err(|e| {
         let _ = grpc.del(&args.ifname, &args.netns);
         release(e)
     })?;
     Ok(result)
+}
+
+/// Calico's result interfaces, `[{host end}, {container end, mac, mtu, sandbox}]`, with every
+/// IP on the container end.
+fn set_interfaces(result: &mut Result100, ctx: &Context, args: &CmdArgs, host: &str, mac: &str) {
+    result.interfaces = vec![
+        Interface {
+            name: host.to_string(),
+            ..Interface::default()
+        },
+        Interface {
+            name: args.ifname.clone(),
+            mac: mac.to_string(),
+            mtu: ctx.mtu,
+            sandbox: args.netns.clone(),
+            ..Interface::default()
+        },
+    ];
+    for ip in &mut result.ips {
+        ip.interface = Some(1);
+    }
 }
 
 /// Undoes a successful attach: the endpoint, the interface, the allocation.
