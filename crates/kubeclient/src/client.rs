@@ -86,11 +86,7 @@ impl Client {
             crate::kubeconfig::load(&s.kubeconfig)?
         };
         let p = &s.policy;
-        let api_root = p
-            .k8s_api_root
-            .split("/api/")
-            .next()
-            .unwrap_or_default();
+        let api_root = p.k8s_api_root.split("/api/").next().unwrap_or_default();
         if !api_root.is_empty() {
             kc.server = api_root.to_string();
         }

@@ -51,7 +51,6 @@ pub struct Kubernetes {
     pub k8s_api_root: String,
 }
 
-
 impl Conf {
     /// Whether the Kubernetes API is configured (Calico: a kubeconfig, or `policy.type` k8s).
     pub fn has_kubernetes(&self) -> bool {
