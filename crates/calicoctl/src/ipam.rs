@@ -4,9 +4,9 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use anyhow::{anyhow, Result};
-use calico_ipam::Ipam;
 use datastore::resources::IpPoolSpec;
 use datastore::{BlockList, Datastore, ResourceList};
+use ipam::Ipam;
 use ipnetwork::IpNetwork;
 
 fn size(n: &IpNetwork) -> u128 {

@@ -91,7 +91,7 @@ fn open() -> Result<Datastore> {
         // No calico-node on a local-store host: the first use makes the cluster ready and
         // registers this node (pools stay explicit).
         ds.ensure_cluster_information(env!("CARGO_PKG_VERSION"), "cni-rs")?;
-        let node = calico_ipam::nodename::determine(&calico_ipam::nodename::NodenameConf {
+        let node = ::ipam::nodename::determine(&::ipam::nodename::NodenameConf {
             nodename: std::env::var("NODENAME").unwrap_or_default(),
             ..Default::default()
         });

@@ -3,10 +3,10 @@
 
 use std::process::{Command, Output};
 
-use calico_ipam::{AutoAssignArgs, Ipam};
 use datastore::model::Handle;
 use datastore::resources::{WorkloadEndpoint, WorkloadEndpointSpec};
 use datastore::{Datastore, HandleKey};
+use ipam::{AutoAssignArgs, Ipam};
 use serde_json::{json, Value};
 use testkit::EtcdServer;
 

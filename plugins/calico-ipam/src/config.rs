@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use calico_ipam::nodename::NodenameConf;
+use ipam::nodename::NodenameConf;
 use libcni::types::CniArgs;
 use libcni::CniError;
 
@@ -72,7 +72,7 @@ impl Conf {
     }
 
     pub fn nodename(&self) -> String {
-        calico_ipam::nodename::determine(&NodenameConf {
+        ipam::nodename::determine(&NodenameConf {
             nodename: self.nodename.clone(),
             nodename_file: self.nodename_file.clone(),
             hostname: self.hostname.clone(),

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use calico_ipam::ipam::block_ops::ordinals_of_handle;
-use calico_ipam::Ipam;
 use datastore::model::ATTR_NODE;
 use datastore::{BlockKey, HandleList};
+use ipam::block_ops::ordinals_of_handle;
+use ipam::Ipam;
 use ipnetwork::IpNetwork;
 use libcni::skel::CmdArgs;
 use libcni::{CniCode, CniError, NetConf};

@@ -13,12 +13,12 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use calico_ipam::ipam::pools;
-use calico_ipam::{AutoAssignArgs, Ipam, IpamError};
 use datastore::batch::Read;
 use datastore::model::{ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP};
 use datastore::resources::{Node, NodeSpec};
 use datastore::{Datastore, HandleKey, ResourceKey};
+use ipam::pools;
+use ipam::{AutoAssignArgs, Ipam, IpamError};
 use ipnetwork::IpNetwork;
 use libcni::skel::{self, CmdArgs, Plugin};
 use libcni::types::{v100, Route};

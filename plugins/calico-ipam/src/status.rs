@@ -1,8 +1,8 @@
 //! STATUS (CNI 1.1): code 50 (plugin not available) when the datastore cannot be reached, is
 //! not ready, or has no pool this node could allocate from.
 
-use calico_ipam::ipam::pools;
 use datastore::Datastore;
+use ipam::pools;
 use libcni::error::code::PLUGIN_NOT_AVAILABLE;
 use libcni::skel::CmdArgs;
 use libcni::CniError;

@@ -181,7 +181,7 @@ both!(del_nothing_and_legacy_handle, |b: common::Backend| {
     b.del("never-added", &c);
     // Allocations made by an old plugin under the bare container ID are freed too.
     let ds = b.ds();
-    let ipam = calico_ipam::Ipam::new(&ds);
+    let ipam = ipam::Ipam::new(&ds);
     ipam.assign_ip(
         "192.168.7.7".parse().unwrap(),
         "legacy1",

@@ -4,10 +4,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use calico_ipam::{AutoAssignArgs, Ipam};
 use datastore::model::IpamConfig;
 use datastore::resources::{IpReservation, IpReservationSpec};
 use datastore::{BlockAffinityList, BlockKey, IpamConfigKey};
+use ipam::{AutoAssignArgs, Ipam};
 
 fn args(host: &str, handle: &str, num4: usize) -> AutoAssignArgs {
     AutoAssignArgs {

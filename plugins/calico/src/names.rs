@@ -34,7 +34,7 @@ const ARG_KEYS: &[&str] = &[
 /// Node name: `nodename`, then the contents of `nodename_file`, then `hostname`, then the OS
 /// host name (lower-cased, trimmed); calico-ipam decides it the same way.
 pub fn node_name(conf: &NetConf) -> String {
-    calico_ipam::nodename::determine(&calico_ipam::nodename::NodenameConf {
+    ::ipam::nodename::determine(&::ipam::nodename::NodenameConf {
         nodename: conf.nodename.clone(),
         nodename_file: conf.nodename_file.clone(),
         hostname: conf.hostname.clone(),

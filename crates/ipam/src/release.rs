@@ -9,8 +9,9 @@ use datastore::model::{AffinityState, Block, BlockAffinity};
 use datastore::{BlockAffinityKey, BlockKey, BlockList, Change, DatastoreError, HandleKey, Key};
 use ipnetwork::IpNetwork;
 
-use super::{block_ops, Ipam, MAX_RETRIES};
+use crate::assign::{retry_release, Ipam, MAX_RETRIES};
 use crate::error::Result;
+use crate::{block_ops, pools};
 
 impl Ipam<'_> {
     /// Frees every address of `handle` and deletes the handle. `NotFound` when there is no
@@ -107,19 +108,19 @@ impl Ipam<'_> {
             return Ok(());
         };
         let version = if cidr.is_ipv4() { 4 } else { 6 };
-        let selected = match super::pools::enabled_pools(self.ds, version)?
+        let selected = match pools::enabled_pools(self.ds, version)?
             .into_iter()
             .find(|p| p.cidr.contains(cidr.network()))
         {
             None => false,
-            Some(pool) => match super::pools::node_labels(self.ds, host) {
+            Some(pool) => match pools::node_labels(self.ds, host) {
                 Ok(labels) => pool.selects(&labels),
                 Err(e) if e.is_not_found() => false,
                 Err(e) => return Err(e),
             },
         };
         if !selected {
-            super::retry_release(|| self.release_block_affinity(cidr, host, true, None))?;
+            retry_release(|| self.release_block_affinity(cidr, host, true, None))?;
         }
         Ok(())
     }

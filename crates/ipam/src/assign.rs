@@ -3,11 +3,6 @@
 //! Every write is a compare-and-swap retried on lost races up to [`MAX_RETRIES`] times, so any
 //! number of plugin processes on any number of hosts can share one datastore.
 
-pub mod block_ops;
-pub mod pools;
-mod release;
-pub mod rng;
-
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
@@ -21,9 +16,10 @@ use datastore::{
 };
 use ipnetwork::IpNetwork;
 
+use crate::block_ops;
 use crate::error::{IpamError, Result};
-pub use pools::Pool;
-use rng::HostRng;
+use crate::pools::{self, Pool};
+use crate::rng::HostRng;
 
 /// libcalico-go's retry bound for every compare-and-swap loop.
 pub const MAX_RETRIES: u32 = 100;
@@ -94,7 +90,7 @@ impl Assignments {
 
 /// IPAM over one datastore.
 pub struct Ipam<'a> {
-    ds: &'a Datastore,
+    pub(crate) ds: &'a Datastore,
 }
 
 impl<'a> Ipam<'a> {
@@ -618,7 +614,7 @@ impl<'a> Ipam<'a> {
         .into())
     }
 
-    fn decrement_handle(&self, handle: &str, cidr: IpNetwork, n: i64) -> Result<()> {
+    pub(crate) fn decrement_handle(&self, handle: &str, cidr: IpNetwork, n: i64) -> Result<()> {
         let key = HandleKey::new(handle);
         let cidr = cidr.to_string();
         self.ds.modify(&key, MAX_RETRIES, |cur| {
