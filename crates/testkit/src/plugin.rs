@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// What a plugin run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub struct PluginRun {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// True when the run was killed for exceeding [`Invocation::timeout`].
+    pub timed_out: bool,
 }
 
 impl PluginRun {
@@ -39,6 +42,9 @@ impl PluginRun {
 impl fmt::Display for PluginRun {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "exit code: {}", self.code)?;
+        if self.timed_out {
+            writeln!(f, "(killed: timed out)")?;
+        }
         writeln!(f, "stdout:\n{}", self.stdout)?;
         write!(f, "stderr:\n{}", self.stderr)
     }
@@ -67,6 +73,8 @@ pub struct Invocation {
     /// Applied in order; `None` removes the variable.
     env: Vec<(OsString, Option<OsString>)>,
     stdin: Vec<u8>,
+    timeout: Option<Duration>,
+    memory_limit: Option<u64>,
 }
 
 impl Invocation {
@@ -75,6 +83,8 @@ impl Invocation {
             bin: bin.as_ref().to_path_buf(),
             env: Vec::new(),
             stdin: Vec::new(),
+            timeout: None,
+            memory_limit: None,
         }
     }
 
@@ -129,9 +139,44 @@ impl Invocation {
         self
     }
 
+    /// Kills the plugin (and everything it started: it runs in its own process group) when it
+    /// has not finished after `limit`; the run then has `timed_out` set and exit code 137.
+    /// For tests that must fail, not hang, when a plugin hangs.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+
+    /// Caps the plugin's data segment and private writable mappings (`RLIMIT_DATA`), so a
+    /// plugin that grows memory without bound dies (allocation failure) instead of taking the
+    /// machine with it.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(bytes);
+        self
+    }
+
     /// Runs the plugin to completion. Panics only if it cannot be started.
     pub fn run(&self) -> PluginRun {
+        use std::os::unix::process::CommandExt;
         let mut cmd = Command::new(&self.bin);
+        if self.timeout.is_some() {
+            cmd.process_group(0);
+        }
+        if let Some(bytes) = self.memory_limit {
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_DATA, &limit) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         for (key, _) in std::env::vars_os() {
             if key.as_encoded_bytes().starts_with(b"CNI_") {
                 cmd.env_remove(&key);
@@ -160,9 +205,25 @@ impl Invocation {
                 let _ = pipe.write_all(&input);
             })
         });
+        // The watchdog kills the process group at the deadline unless told the run is over.
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watchdog = self.timeout.map(|limit| {
+            let pgid = child.id() as libc::pid_t;
+            std::thread::spawn(move || {
+                if finished.recv_timeout(limit).is_err() {
+                    // SAFETY: signals our child's own process group, which it still leads (it
+                    // has not been reaped: wait_with_output is still waiting for it).
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    return true;
+                }
+                false
+            })
+        });
         let output = child
             .wait_with_output()
             .unwrap_or_else(|e| panic!("waiting for plugin {}: {e}", self.bin.display()));
+        let _ = done.send(());
+        let timed_out = watchdog.is_some_and(|w| w.join().unwrap_or(false));
         if let Some(feeder) = feeder {
             let _ = feeder.join();
         }
@@ -175,6 +236,7 @@ impl Invocation {
             code,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            timed_out,
         }
     }
 }
@@ -248,11 +310,53 @@ exit ${EXIT_CODE:-0}
     }
 
     #[test]
+    fn a_hanging_plugin_and_its_children_are_killed_at_the_timeout() {
+        let dir = crate::temp_dir();
+        let bin = dir.path().join("hang");
+        std::fs::write(&bin, "#!/bin/sh\nsleep 30 &\nsleep 30\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let start = std::time::Instant::now();
+        // The backgrounded sleep holds stdout open: the run only ends if it is killed too.
+        let run = Invocation::new(&bin)
+            .timeout(Duration::from_millis(300))
+            .run();
+        assert!(run.timed_out, "{run}");
+        assert_eq!(run.code, 137);
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            start.elapsed()
+        );
+        let quick = Invocation::new("/bin/true")
+            .timeout(Duration::from_secs(30))
+            .run();
+        assert!(!quick.timed_out && quick.success(), "{quick}");
+    }
+
+    #[test]
+    fn the_memory_limit_stops_a_growing_plugin() {
+        // 64 MiB of data cannot be allocated under a 16 MiB limit.
+        let run = Invocation::new("/bin/sh")
+            .env("X", "")
+            .memory_limit(16 << 20)
+            .stdin("x=$(head -c 67108864 /dev/zero | tr '\\0' a); echo ${#x}")
+            .run();
+        assert!(!run.success(), "{run}");
+        let unlimited = Invocation::new("/bin/sh")
+            .stdin("x=$(head -c 1048576 /dev/zero | tr '\\0' a); echo ${#x}")
+            .memory_limit(256 << 20)
+            .run();
+        assert_eq!(unlimited.stdout.trim(), "1048576", "{unlimited}");
+    }
+
+    #[test]
     fn json_panic_shows_the_run() {
         let run = PluginRun {
             code: 1,
             stdout: "not json".into(),
             stderr: "oops".into(),
+            timed_out: false,
         };
         let err = std::panic::catch_unwind(|| run.json()).expect_err("must panic");
         let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
