@@ -479,3 +479,51 @@ fn version_and_about() {
     assert!(run.stderr.starts_with("CNI host-local plugin "), "{run}");
     assert_eq!(run.stdout, "");
 }
+
+/// Entries no writer makes, under names of addresses: a FIFO, a link to `/dev/zero` and a link
+/// to a FIFO. They hold their address, but reading them must neither block (Go's ADD and DEL
+/// wait on the FIFO for ever) nor grow memory (Go's read of `/dev/zero` never ends). DEL
+/// leaves the FIFO and the oversized file alone; the link to the FIFO reads as empty (no
+/// writer: EOF) and goes as any empty reservation does.
+#[test]
+fn odd_entries_in_the_store_are_taken_but_never_read() {
+    let data = DataDir::new();
+    let store = data.store("mynet");
+    std::fs::create_dir_all(&store).unwrap();
+    let fifo = store.join("10.1.2.2");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::os::unix::fs::symlink("/dev/zero", store.join("10.1.2.3")).unwrap();
+    std::os::unix::fs::symlink(&fifo, store.join("10.1.2.4")).unwrap();
+    let stdin = conf(
+        "1.0.0",
+        "mynet",
+        data.path(),
+        json!({"subnet": "10.1.2.0/24"}),
+        json!({}),
+    );
+    let run_with_deadline = |cmd: &str| {
+        testkit::Invocation::new(ours())
+            .command(cmd)
+            .container_id("ctr")
+            .netns(NETNS)
+            .ifname("eth0")
+            .path("/opt/cni/bin")
+            .stdin(stdin.clone())
+            .timeout(std::time::Duration::from_secs(5))
+            .memory_limit(256 << 20)
+            .run()
+    };
+    let added = run_with_deadline("ADD");
+    assert_eq!(ips_of(&added), ["10.1.2.5/24"], "{added}");
+    run_with_deadline("CHECK").assert_success();
+    run_with_deadline("DEL").assert_success();
+    // Names only: reading the link to /dev/zero here would never end either.
+    let mut left: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["10.1.2.2", "10.1.2.3", "last_reserved_ip.0", "lock"]);
+}

@@ -190,7 +190,14 @@ impl DiskStore {
                         reservation_ip(e).map(|ip| Entry {
                             name: e.name.clone(),
                             ip,
-                            content: Content::Unread,
+                            // No writer makes a FIFO, socket or device: taken, never read
+                            // (a FIFO would block Go's DEL, /dev/zero would never end).
+                            content: match e.d_type {
+                                libc::DT_FIFO | libc::DT_SOCK | libc::DT_CHR | libc::DT_BLK => {
+                                    Content::Unreadable
+                                }
+                                _ => Content::Unread,
+                            },
                         })
                     })
                     .collect::<Vec<Entry>>(),
@@ -332,11 +339,22 @@ fn unsupported(err: &io::Error) -> bool {
         )
 }
 
+/// The largest reservation any writer can make: a container ID fits in one environment
+/// string (`MAX_ARG_STRLEN`, 128 KiB), plus `\r\n` and an interface name.
+const MAX_RECORD: usize = 256 * 1024;
+
 /// Reads a small file relative to the store directory. Plain reads into a stack buffer: a
 /// reservation is a few dozen bytes, and `read_to_end` would add a stat and a seek per file,
-/// which adds up when every ADD reads the whole store.
+/// which adds up when every ADD reads the whole store (so not `libcni::fs::read_bounded`,
+/// whose end-of-file read would cost the same). Bounded the same way: never blocks (a link
+/// to a FIFO), never holds more than [`MAX_RECORD`] (a link to `/dev/zero`).
 fn read_small(dir: &OwnedFd, name: &str) -> io::Result<Vec<u8>> {
-    let mut file = sys::open_at(dir, name, libc::O_RDONLY | libc::O_NOCTTY, 0)?;
+    let mut file = sys::open_at(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK,
+        0,
+    )?;
     let mut buf = [0u8; 256];
     let mut data = Vec::new();
     loop {
@@ -345,6 +363,9 @@ fn read_small(dir: &OwnedFd, name: &str) -> io::Result<Vec<u8>> {
         // A regular file reads short only at its end.
         if n < buf.len() {
             return Ok(data);
+        }
+        if data.len() > MAX_RECORD {
+            return Err(io::Error::from_raw_os_error(libc::EFBIG));
         }
     }
 }
