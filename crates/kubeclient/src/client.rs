@@ -1,259 +1,364 @@
-//! A minimal Kubernetes API client: the server, CA and credentials of `kubernetes.kubeconfig`
-//! (current context) with Calico's NetConf overrides, and JSON GETs over HTTP/1.1, plain or
-//! over TLS (k8s/tls.rs) with one code path for both streams.
+//! The API client: JSON requests over kept-alive HTTP/1.1 connections, plain or TLS, with
+//! client-go's behaviour where a user can see it — credentials only over TLS, a token file
+//! re-read when it changes, `429`/`5xx` with `Retry-After` retried (up to 10 times), a request
+//! on a connection the server closed while idle sent again, errors in client-go's words.
 //!
-//! Why not kube-rs/hyper: the plugin makes two or three GETs per ADD; a full async client
-//! would multiply the binary (and so its RSS and start-up cost). The TLS stack is the rustls
-//! the datastore's etcd client already links, driven synchronously.
+//! Why not kube-rs/hyper: a plugin makes a handful of requests per ADD; an async client with
+//! its own TLS stack would multiply the binary (and so its RSS and start-up cost). The TLS
+//! stack is the rustls the datastore's etcd client already links, driven synchronously.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
-use libcni::{code, CniError};
+use libcni::json::go_quote;
 use serde_json::Value;
 
-use crate::kubeconfig::{KubeConfig, Pem};
+use crate::config::{self, Settings, Sources};
+use crate::error::{Error, Status};
+use crate::http::{self, Conn, ExchangeError, Request, Response, Stream};
+use crate::kubeconfig::{KubeConfig, Pem, Token, FILE_LIMIT};
 use crate::tls;
+use crate::url::{server_url, ServerUrl};
 
-/// Calico's NetConf `policy` object, as both the calico plugin and calico-ipam read it: its
-/// `type` and the API overrides.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(default)]
-pub struct Policy {
-    #[serde(rename = "type")]
-    pub policy_type: String,
-    pub k8s_api_root: String,
-    pub k8s_auth_token: String,
-    pub k8s_client_certificate: String,
-    pub k8s_client_key: String,
-    pub k8s_certificate_authority: String,
+/// client-go's default for requests the server asks to retry (`Retry-After`).
+const MAX_RETRIES: u32 = 10;
+/// Go's `net.Dialer` timeout in client-go's transport.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a PATCH body is to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    /// RFC 6902.
+    Json,
+    /// RFC 7386.
+    Merge,
+    /// Kubernetes' strategic merge (core types only; Calico's pod annotation patch).
+    StrategicMerge,
 }
 
-/// Where the API is and how to reach it: Calico's NetConf keys (`kubernetes.kubeconfig`,
-/// `kubernetes.k8s_api_root` and the `policy.k8s_*` overrides), empty when unset.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    pub kubeconfig: String,
-    pub k8s_api_root: String,
-    pub policy: Policy,
+impl PatchType {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PatchType::Json => "application/json-patch+json",
+            PatchType::Merge => "application/merge-patch+json",
+            PatchType::StrategicMerge => "application/strategic-merge-patch+json",
+        }
+    }
 }
 
-impl Settings {
-    pub fn new(kubeconfig: &str, k8s_api_root: &str, policy: &Policy) -> Self {
-        Settings {
-            kubeconfig: kubeconfig.to_string(),
-            k8s_api_root: k8s_api_root.to_string(),
-            policy: policy.clone(),
+/// The bearer token, re-read from its file when the file changes.
+struct TokenSource {
+    token: Token,
+    cache: Mutex<Option<(SystemTime, String)>>,
+}
+
+impl TokenSource {
+    fn current(&self) -> Result<Option<String>, Error> {
+        match &self.token {
+            Token::None => Ok(None),
+            Token::Static(t) => Ok(Some(t.clone())),
+            Token::File(path) => {
+                let mtime = std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .map_err(|e| Error::Config(libcni::error::path_error_text("open", path, &e)))?;
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((when, token)) = cache.as_ref() {
+                    if *when == mtime {
+                        return Ok(Some(token.clone()));
+                    }
+                }
+                let bytes = libcni::fs::read_bounded(path, FILE_LIMIT)
+                    .map_err(|e| Error::Config(e.to_string()))?;
+                let token = String::from_utf8_lossy(&bytes).trim().to_string();
+                *cache = Some((mtime, token.clone()));
+                Ok(Some(token))
+            }
         }
     }
 }
 
 pub struct Client {
-    /// `http` or `https`.
-    scheme: &'static str,
-    /// `host[:port]` as the server URL has it: for URLs in errors and the Host header.
-    authority: String,
-    /// The host without IPv6 brackets: what is dialled and, over TLS, verified.
-    host: String,
-    port: u16,
-    /// Path prefix of the server URL (usually empty).
-    prefix: String,
-    token: Option<String>,
+    url: ServerUrl,
     /// Set for `https` servers.
     tls: Option<Arc<rustls::ClientConfig>>,
-}
-
-fn err(msg: impl Into<String>) -> CniError {
-    CniError::new(code::INTERNAL, msg)
-}
-
-/// An API error: Kubernetes' `Status.message` (or the HTTP status when there is none).
-#[derive(Debug)]
-pub struct ApiError {
-    pub message: String,
+    /// Only ever sent over TLS (client-go attaches credentials to TLS transports only).
+    token: TokenSource,
+    idle: Mutex<Vec<Conn>>,
+    /// No request may end after this (Calico's context deadlines, e.g. calico-ipam's 90 s).
+    deadline: Mutex<Option<Instant>>,
+    /// Requests sent (retries included): what a datastore benchmark counts.
+    sent: AtomicU64,
 }
 
 impl Client {
-    /// Calico's `NewK8sClient`: kubeconfig, then `policy.*` overrides (`k8s_api_root` cut at
-    /// `/api/`, token, CA, client certificate and key), then `kubernetes.k8s_api_root`.
-    pub fn new(s: &Settings) -> Result<Client, CniError> {
-        let mut kc = if s.kubeconfig.is_empty() {
-            KubeConfig::default()
-        } else {
-            crate::kubeconfig::load(&s.kubeconfig)?
-        };
-        let p = &s.policy;
-        let api_root = p.k8s_api_root.split("/api/").next().unwrap_or_default();
-        if !api_root.is_empty() {
-            kc.server = api_root.to_string();
-        }
-        if !p.k8s_auth_token.is_empty() {
-            kc.token = p.k8s_auth_token.clone();
-        }
-        // client-go: an overriding CA also replaces the kubeconfig's CA data and insecure flag.
-        // Override paths are taken as given (relative to the working directory).
-        if !p.k8s_certificate_authority.is_empty() {
-            kc.ca = Some(Pem::File(p.k8s_certificate_authority.clone().into()));
-            kc.insecure = false;
-        }
-        if !p.k8s_client_certificate.is_empty() {
-            kc.client_cert = Some(Pem::File(p.k8s_client_certificate.clone().into()));
-        }
-        if !p.k8s_client_key.is_empty() {
-            kc.client_key = Some(Pem::File(p.k8s_client_key.clone().into()));
-        }
-        if !s.k8s_api_root.is_empty() {
-            kc.server = s.k8s_api_root.clone();
-        }
-        let server = kc.server.clone();
-        if server.is_empty() {
-            return Err(err(
-                "invalid configuration: no configuration has been provided, try setting KUBERNETES_MASTER environment variable",
-            ));
-        }
-        // client-go's DefaultServerURL: a server without a scheme is https when TLS settings
-        // are present.
-        let tls_wanted = kc.ca.is_some() || kc.client_cert.is_some() || kc.insecure;
-        let (scheme, rest) = if let Some(r) = server.strip_prefix("https://") {
-            ("https", r)
-        } else if let Some(r) = server.strip_prefix("http://") {
-            ("http", r)
-        } else if let Some((other, _)) = server.split_once("://") {
-            return Err(CniError::new(
-                code::UNSUPPORTED_FIELD,
-                format!("Kubernetes API server {server:?}: unsupported protocol scheme {other:?}"),
-            ));
-        } else if tls_wanted {
-            ("https", server.as_str())
-        } else {
-            ("http", server.as_str())
-        };
-        let (authority, prefix) = match rest.find('/') {
-            Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-            None => (rest, ""),
-        };
-        let bad = || err(format!("invalid Kubernetes API server {server:?}"));
-        let (host, port) = match authority.strip_prefix('[') {
-            // [v6] or [v6]:port
-            Some(r) => {
-                let (h, after) = r.split_once(']').ok_or_else(bad)?;
-                match after.strip_prefix(':') {
-                    Some(p) => (h, Some(p)),
-                    None if after.is_empty() => (h, None),
-                    None => return Err(bad()),
-                }
-            }
-            None => match authority.rsplit_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            },
-        };
-        if host.is_empty() {
-            return Err(bad());
-        }
-        let port = match port {
-            Some(p) => p.parse().map_err(|_| bad())?,
-            None if scheme == "https" => 443,
-            None => 80,
-        };
-        let tls = if scheme == "https" {
-            Some(tls_config(&kc)?)
+    /// The plugins' own client (Calico's `NewK8sClient`): the NetConf's kubeconfig with its
+    /// `policy.*` and `kubernetes.k8s_api_root` overrides.
+    pub fn new(s: &Settings) -> Result<Client, Error> {
+        Client::from_sources(&s.sources())
+    }
+
+    pub fn from_sources(s: &Sources) -> Result<Client, Error> {
+        Client::from_config(&config::load(s)?)
+    }
+
+    /// A client for a resolved configuration: the server URL is checked and the TLS files are
+    /// read now, as client-go's transport does when the client is built.
+    pub fn from_config(kc: &KubeConfig) -> Result<Client, Error> {
+        let url = server_url(&kc.server, kc.has_tls_settings()).map_err(Error::Config)?;
+        let tls = if url.is_https() {
+            Some(tls_config(kc)?)
         } else {
             None
         };
         Ok(Client {
-            scheme,
-            authority: authority.to_string(),
-            host: host.to_string(),
-            port,
-            prefix: prefix.to_string(),
-            token: (!kc.token.is_empty()).then_some(kc.token),
+            token: TokenSource {
+                token: if tls.is_some() {
+                    kc.token.clone()
+                } else {
+                    Token::None
+                },
+                cache: Mutex::new(None),
+            },
+            url,
             tls,
+            idle: Mutex::new(Vec::new()),
+            deadline: Mutex::new(None),
+            sent: AtomicU64::new(0),
         })
     }
 
-    /// GET `path` (e.g. `/api/v1/namespaces/ns`) → the decoded JSON, or the API's error.
-    pub fn get(&self, path: &str) -> Result<Result<Value, ApiError>, CniError> {
-        let url = format!("{}://{}{}{path}", self.scheme, self.authority, self.prefix);
-        let fail = |e: io::Error| err(format!("Get \"{url}\": {}", tls::describe(&e, &self.host)));
-        let addr = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(fail)?
-            .next()
-            .ok_or_else(|| err(format!("no address for {}", self.host)))?;
-        let s = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).map_err(fail)?;
-        // Also bounds the TLS handshake.
-        s.set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(fail)?;
-        let auth = self
-            .token
-            .as_ref()
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let req = format!(
-            "GET {}{path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nUser-Agent: calico-cni\r\n{auth}Connection: close\r\n\r\n",
-            self.prefix, self.authority
-        );
-        let (status, body) = match &self.tls {
-            None => exchange(s, req.as_bytes()),
-            Some(config) => {
-                tls::connect(config, &self.host, s).and_then(|t| exchange(t, req.as_bytes()))
-            }
-        }
-        .map_err(fail)?;
-        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        if (200..300).contains(&status) {
-            return Ok(Ok(value));
-        }
-        let message = value
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("the server responded with status {status}"));
-        Ok(Err(ApiError { message }))
+    /// The server's base URL (`https://10.96.0.1:443`).
+    pub fn server(&self) -> String {
+        self.url.base()
     }
 
-    /// GET that treats any API error as a CNI error with its message (client-go's text).
-    pub fn get_object(&self, path: &str) -> Result<Value, CniError> {
-        self.get(path)?.map_err(|e| err(e.message))
+    /// Requests end by `after` from now, or fail with `context deadline exceeded`.
+    pub fn set_timeout(&self, after: Option<Duration>) {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner()) =
+            after.map(|d| Instant::now() + d);
+    }
+
+    /// How many requests this client has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn connect(&self) -> Result<Conn, String> {
+        let addrs: Vec<SocketAddr> = (self.url.host.as_str(), self.url.port)
+            .to_socket_addrs()
+            .map_err(|_| format!("dial tcp: lookup {}: no such host", self.url.host))?
+            .collect();
+        let mut last = format!("dial tcp: lookup {}: no such host", self.url.host);
+        for addr in addrs {
+            let timeout = match self.deadline() {
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(DIAL_TIMEOUT),
+                None => DIAL_TIMEOUT,
+            };
+            if timeout.is_zero() {
+                return Err("context deadline exceeded".into());
+            }
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(s) => {
+                    let _ = s.set_nodelay(true);
+                    let stream = match &self.tls {
+                        None => Stream::Plain(s),
+                        Some(config) => {
+                            // Bounds the handshake (client-go: 10 s TLS handshake timeout).
+                            let _ = s.set_read_timeout(Some(timeout.min(Duration::from_secs(10))));
+                            Stream::Tls(Box::new(
+                                tls::connect(config, &self.url.host, s)
+                                    .map_err(|e| tls::describe(&e, &self.url.host))?,
+                            ))
+                        }
+                    };
+                    return Ok(Conn::new(stream));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    last = format!("dial tcp {addr}: i/o timeout");
+                }
+                Err(e) => {
+                    last = format!(
+                        "dial tcp {addr}: connect: {}",
+                        libcni::error::io_error_text(&e)
+                    );
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// One request; `path` is from the API root (`/api/v1/...`) with its query. The response
+    /// of any status comes back; only a request that got no answer is an error.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Response, Error> {
+        let target = format!("{}{path}", self.url.prefix);
+        let url = format!("{}://{}{target}", self.url.scheme, self.url.authority);
+        // Go's url.Error: `Get "https://...": <cause>`.
+        let op = {
+            let lower = method.to_ascii_lowercase();
+            let mut c = lower.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        };
+        let fail = |why: String| Error::Transport(format!("{op} {}: {why}", go_quote(&url)));
+        let mut headers = vec![
+            ("Accept", "application/json".to_string()),
+            (
+                "User-Agent",
+                concat!("cni-rs/", env!("CARGO_PKG_VERSION")).to_string(),
+            ),
+        ];
+        if let Some(token) = self.token.current()? {
+            headers.push(("Authorization", format!("Bearer {token}")));
+        }
+        let req = Request {
+            method,
+            target: &target,
+            host: &self.url.authority,
+            headers: &headers,
+            body,
+        };
+        let mut attempt = 0;
+        loop {
+            let deadline = self.deadline();
+            let remaining = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if remaining.is_some_and(|r| r.is_zero()) {
+                return Err(fail("context deadline exceeded".into()));
+            }
+            let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => self.connect().map_err(fail)?,
+            };
+            conn.set_timeout(remaining)
+                .map_err(|e| fail(libcni::error::io_error_text(&e)))?;
+            self.sent.fetch_add(1, Ordering::Relaxed);
+            let resp = match http::exchange(&mut conn, &req) {
+                Ok(r) => r,
+                // The server closed a connection we kept: send again on a new one.
+                Err(ExchangeError::NoResponse(_)) if conn.reused => continue,
+                Err(ExchangeError::NoResponse(e)) | Err(ExchangeError::Broken(e)) => {
+                    let timed_out = matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    );
+                    return Err(fail(if timed_out {
+                        "context deadline exceeded".into()
+                    } else if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        "EOF".into()
+                    } else {
+                        tls::describe(&e, &self.url.host)
+                    }));
+                }
+            };
+            if !resp.close {
+                conn.reused = true;
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
+            }
+            let retryable = resp.status == 429 || resp.status >= 500;
+            if let (true, Some(secs)) = (retryable, resp.retry_after) {
+                if attempt < MAX_RETRIES {
+                    attempt += 1;
+                    let wait = Duration::from_secs(secs);
+                    if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                        return Err(fail("context deadline exceeded".into()));
+                    }
+                    std::thread::sleep(wait);
+                    continue;
+                }
+            }
+            return Ok(resp);
+        }
+    }
+
+    /// A request whose 2xx answer is JSON; other answers are `Error::Api`.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<Value, Error> {
+        let resp = self.request(method, path, body)?;
+        if (200..300).contains(&resp.status) {
+            return Ok(serde_json::from_slice(&resp.body).unwrap_or(Value::Null));
+        }
+        Err(Error::Api(Box::new(Status::from_response(
+            resp.status,
+            &resp.body,
+            resp.retry_after,
+        ))))
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, Error> {
+        self.call("GET", path, None)
+    }
+
+    /// GET, with 404 as `None`.
+    pub fn get_opt(&self, path: &str) -> Result<Option<Value>, Error> {
+        match self.get(path) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.call("POST", path, Some(("application/json", &to_bytes(body))))
+    }
+
+    pub fn put(&self, path: &str, body: &Value) -> Result<Value, Error> {
+        self.call("PUT", path, Some(("application/json", &to_bytes(body))))
+    }
+
+    pub fn patch(&self, path: &str, kind: PatchType, body: &Value) -> Result<Value, Error> {
+        self.call("PATCH", path, Some((kind.content_type(), &to_bytes(body))))
+    }
+
+    /// DELETE with an optional `DeleteOptions` body.
+    pub fn delete(&self, path: &str, options: Option<&Value>) -> Result<Value, Error> {
+        match options {
+            Some(o) => self.call("DELETE", path, Some(("application/json", &to_bytes(o)))),
+            None => self.call("DELETE", path, None),
+        }
     }
 }
 
-fn read_chunked(r: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let mut size = String::new();
-        r.read_line(&mut size)?;
-        let n =
-            usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
-        if n == 0 {
-            return Ok(out);
-        }
-        let start = out.len();
-        out.resize(start + n, 0);
-        r.read_exact(&mut out[start..])?;
-        let mut crlf = String::new();
-        r.read_line(&mut crlf)?;
-    }
+/// Go's encoding/json bytes (HTML-safe escaping, as client-go sends).
+fn to_bytes(v: &Value) -> Vec<u8> {
+    libcni::json::to_compact(v).into_bytes()
 }
 
 /// The TLS client configuration of an https server, files read now (as client-go's transport
 /// does when the client is built), errors in client-go's words.
-fn tls_config(kc: &KubeConfig) -> Result<Arc<rustls::ClientConfig>, CniError> {
-    let read = |pem: &Option<Pem>, what: &str, owner: &str| -> Result<Option<Vec<u8>>, CniError> {
+fn tls_config(kc: &KubeConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let read = |pem: &Option<Pem>, what: &str, owner: &str| -> Result<Option<Vec<u8>>, Error> {
         match pem {
             None => Ok(None),
             Some(Pem::Data(d)) => Ok(Some(d.clone())),
-            Some(Pem::File(f)) => std::fs::read(f).map(Some).map_err(|e| {
-                err(format!(
-                    "invalid configuration: unable to read {what} {} for {owner} due to {}",
-                    f.display(),
-                    libcni::error::path_error_text("open", Path::new(f), &e)
-                ))
-            }),
+            Some(Pem::File(f)) => libcni::fs::read_bounded(f, FILE_LIMIT)
+                .map(Some)
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "invalid configuration: unable to read {what} {} for {owner} due to {e}",
+                        f.display(),
+                    ))
+                }),
         }
     };
     let ca = read(&kc.ca, "certificate-authority", &kc.cluster_name)?;
@@ -264,8 +369,8 @@ fn tls_config(kc: &KubeConfig) -> Result<Arc<rustls::ClientConfig>, CniError> {
         (None, None) => None,
         // client-go's transport: both or neither.
         _ => {
-            return Err(err(
-                "client-cert and client-key must both be specified for client certificate authentication",
+            return Err(Error::Config(
+                "client-cert and client-key must both be specified for client certificate authentication".into(),
             ))
         }
     };
@@ -274,52 +379,5 @@ fn tls_config(kc: &KubeConfig) -> Result<Arc<rustls::ClientConfig>, CniError> {
         insecure: kc.insecure,
         client,
     })
-    .map_err(err)
-}
-
-/// One request, one response (`Connection: close`) on a plain or TLS stream: (status, body).
-fn exchange<S: Read + Write>(mut s: S, req: &[u8]) -> io::Result<(u16, Vec<u8>)> {
-    s.write_all(req)?;
-    s.flush()?;
-    let mut r = BufReader::new(s);
-    let mut status_line = String::new();
-    r.read_line(&mut status_line)?;
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed HTTP response"))?;
-    let mut length = None;
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
-            break;
-        }
-        let lower = h.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    let body = if chunked {
-        read_chunked(&mut r)?
-    } else if let Some(n) = length {
-        let mut b = vec![0; n];
-        r.read_exact(&mut b)?;
-        b
-    } else {
-        let mut b = Vec::new();
-        match r.read_to_end(&mut b) {
-            // A TLS peer that closes without close_notify: the body is what arrived.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {}
-            other => {
-                other?;
-            }
-        }
-        b
-    };
-    Ok((status, body))
+    .map_err(Error::Config)
 }

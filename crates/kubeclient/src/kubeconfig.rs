@@ -1,13 +1,21 @@
-//! What the API client takes from a kubeconfig: the current context's cluster (server, CA,
-//! `insecure-skip-tls-verify`) and user (client certificate and key, token), with client-go's
-//! rules: `*-data` (base64) wins over the file, and relative file paths are relative to the
-//! kubeconfig's own directory (client-go's `ResolveLocalPaths`).
+//! What the API client takes from kubeconfig files: the current context's cluster (server,
+//! CA, `insecure-skip-tls-verify`) and user (client certificate and key, token or token file),
+//! with client-go's rules: `*-data` (base64) wins over the file, relative file paths are
+//! relative to the kubeconfig that names them (`ResolveLocalPaths`), several files (the
+//! `KUBECONFIG` list) merge with the first file winning for each named entry and for
+//! `current-context`, and a `tokenFile` wins over `token` and is read again whenever it
+//! changes (calico-node rotates the CNI's token).
 
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use libcni::{code, CniError};
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// The most any file a kubeconfig names (or the kubeconfig itself) may hold: a config that
+/// names `/dev/zero` fails instead of eating memory. Real ones are a few KiB.
+pub const FILE_LIMIT: u64 = 4 << 20;
 
 /// PEM bytes given inline (`*-data`) or as a file to read when the client is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +24,18 @@ pub enum Pem {
     File(PathBuf),
 }
 
-#[derive(Debug, Default, Clone)]
+/// Where the bearer token comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Token {
+    #[default]
+    None,
+    Static(String),
+    /// Read before each request when the file changed (client-go's cached file token source).
+    File(PathBuf),
+}
+
+/// A resolved client configuration: one cluster and one user.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KubeConfig {
     pub server: String,
     /// Cluster and user entry names, for client-go's error texts.
@@ -26,32 +45,112 @@ pub struct KubeConfig {
     pub insecure: bool,
     pub client_cert: Option<Pem>,
     pub client_key: Option<Pem>,
-    pub token: String,
+    pub token: Token,
 }
 
-fn err(msg: impl Into<String>) -> CniError {
-    CniError::new(code::INTERNAL, msg)
+impl KubeConfig {
+    /// client-go's `DefaultServerURL` input: TLS settings make a bare `host:port` https.
+    pub fn has_tls_settings(&self) -> bool {
+        self.ca.is_some() || self.client_cert.is_some() || self.insecure
+    }
 }
 
-pub fn load(path: &str) -> Result<KubeConfig, CniError> {
-    let file = Path::new(path);
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| err(libcni::error::path_error_text("open", file, &e)))?;
-    let kc = crate::yaml::parse(&text)
-        .map_err(|e| err(format!("error loading config file {path:?}: {e}")))?;
-    let bad = |e: String| err(format!("error loading config file {path:?}: {e}"));
+fn load_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Config(format!(
+        "error loading config file {:?}: {e}",
+        path.display().to_string()
+    ))
+}
+
+/// Reads one kubeconfig file into a document whose relative paths are made absolute.
+pub fn read_document(path: &Path) -> Result<Value, Error> {
+    let bytes =
+        libcni::fs::read_bounded(path, FILE_LIMIT).map_err(|e| Error::Config(e.to_string()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let mut doc = crate::yaml::parse(&text).map_err(|e| load_error(path, e))?;
     // client-go makes the path absolute first; a relative kubeconfig path keeps its files
     // relative to the working directory through the same join.
-    let dir = file.parent().unwrap_or(Path::new(""));
-    from_value(&kc, dir).map_err(bad)
+    let dir = path.parent().unwrap_or(Path::new(""));
+    resolve_local_paths(&mut doc, dir);
+    Ok(doc)
 }
 
-/// The current context's cluster and user (the first of each when the context names none).
-pub fn from_value(kc: &Value, dir: &Path) -> Result<KubeConfig, String> {
-    let current = kc
-        .get("current-context")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+/// Makes the file paths of every cluster and user entry absolute against `dir`.
+fn resolve_local_paths(doc: &mut Value, dir: &Path) {
+    let fix = |entry: &mut Value, keys: &[&str]| {
+        for key in keys {
+            if let Some(Value::String(p)) = entry.get_mut(*key) {
+                if !p.is_empty() && !Path::new(p.as_str()).is_absolute() {
+                    *p = dir.join(&*p).display().to_string();
+                }
+            }
+        }
+    };
+    for (list, inner, keys) in [
+        ("clusters", "cluster", &["certificate-authority"][..]),
+        (
+            "users",
+            "user",
+            &["client-certificate", "client-key", "tokenFile"][..],
+        ),
+    ] {
+        if let Some(Value::Array(items)) = doc.get_mut(list) {
+            for item in items {
+                if let Some(e) = item.get_mut(inner) {
+                    fix(e, keys);
+                }
+            }
+        }
+    }
+}
+
+/// client-go's merge of a `KUBECONFIG` list: the first file that names a cluster, user or
+/// context (or sets `current-context`) wins.
+pub fn merge(docs: Vec<Value>) -> Value {
+    let mut out = Map::new();
+    let mut lists: Vec<(&str, Vec<Value>)> = vec![
+        ("clusters", vec![]),
+        ("users", vec![]),
+        ("contexts", vec![]),
+    ];
+    for doc in docs {
+        if !out.contains_key("current-context") {
+            if let Some(Value::String(c)) = doc.get("current-context") {
+                if !c.is_empty() {
+                    out.insert("current-context".into(), Value::String(c.clone()));
+                }
+            }
+        }
+        for (name, merged) in &mut lists {
+            for item in doc
+                .get(*name)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let n = item.get("name");
+                if !merged.iter().any(|m| m.get("name") == n) {
+                    merged.push(item.clone());
+                }
+            }
+        }
+    }
+    for (name, merged) in lists {
+        out.insert(name.into(), Value::Array(merged));
+    }
+    Value::Object(out)
+}
+
+/// The context to use: `current_context` when given, else the document's current context.
+/// Its cluster and user (the first of each when the context names none or is missing).
+pub fn from_value(kc: &Value, current_context: &str) -> Result<KubeConfig, String> {
+    let current = if current_context.is_empty() {
+        kc.get("current-context")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    } else {
+        current_context
+    };
     let named = |list: &str, name: &str| -> Option<Value> {
         kc.get(list)?
             .as_array()?
@@ -60,6 +159,11 @@ pub fn from_value(kc: &Value, dir: &Path) -> Result<KubeConfig, String> {
             .cloned()
     };
     let ctx = named("contexts", current).and_then(|c| c.get("context").cloned());
+    if !current_context.is_empty() && ctx.is_none() {
+        return Err(format!(
+            "context was not found for specified context: {current_context}"
+        ));
+    }
     let first = |list: &str| -> Option<Value> { kc.get(list)?.as_array()?.first().cloned() };
     let pick = |key: &str, list: &str| {
         ctx.as_ref()
@@ -84,16 +188,7 @@ pub fn from_value(kc: &Value, dir: &Path) -> Result<KubeConfig, String> {
             .unwrap_or_default()
             .to_string()
     };
-    let resolve = |p: String| -> Option<PathBuf> {
-        (!p.is_empty()).then(|| {
-            let p = PathBuf::from(p);
-            if p.is_absolute() {
-                p
-            } else {
-                dir.join(p)
-            }
-        })
-    };
+    let path = |p: String| -> Option<PathBuf> { (!p.is_empty()).then(|| PathBuf::from(p)) };
     let pem = |v: &Value, data_key: &str, file_key: &str| -> Result<Option<Pem>, String> {
         let data = text(v, data_key);
         if !data.is_empty() {
@@ -104,17 +199,13 @@ pub fn from_value(kc: &Value, dir: &Path) -> Result<KubeConfig, String> {
                 .map(|b| Some(Pem::Data(b)))
                 .map_err(|e| format!("illegal base64 data in {data_key}: {e}"));
         }
-        Ok(resolve(text(v, file_key)).map(Pem::File))
+        Ok(path(text(v, file_key)).map(Pem::File))
     };
-    let mut token = text(&u, "token");
-    if token.is_empty() {
-        if let Some(file) = resolve(text(&u, "tokenFile")) {
-            token = std::fs::read_to_string(&file)
-                .map_err(|e| libcni::error::path_error_text("open", &file, &e))?
-                .trim()
-                .to_string();
-        }
-    }
+    let token = match (path(text(&u, "tokenFile")), text(&u, "token")) {
+        (Some(file), _) => Token::File(file),
+        (None, t) if !t.is_empty() => Token::Static(t),
+        _ => Token::None,
+    };
     Ok(KubeConfig {
         server: text(&c, "server"),
         cluster_name: name(&cluster),
@@ -132,6 +223,13 @@ pub fn from_value(kc: &Value, dir: &Path) -> Result<KubeConfig, String> {
     })
 }
 
+/// One explicit kubeconfig file (Calico's `kubernetes.kubeconfig`).
+pub fn load(path: &str) -> Result<KubeConfig, Error> {
+    let p = Path::new(path);
+    let doc = read_document(p)?;
+    from_value(&doc, "").map_err(|e| load_error(p, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +237,7 @@ mod tests {
 
     #[test]
     fn current_context_and_relative_paths() {
-        let kc = json!({
+        let mut kc = json!({
             "clusters": [
                 { "name": "other", "cluster": { "server": "https://other" } },
                 { "name": "c", "cluster": { "server": "https://10.96.0.1:443",
@@ -149,14 +247,18 @@ mod tests {
                     "client-key-data": "a2V5", "token": "t" } }],
             "contexts": [{ "name": "x", "context": { "cluster": "c", "user": "u" } }],
             "current-context": "x" });
-        let k = from_value(&kc, Path::new("/etc/cni/net.d")).unwrap();
+        resolve_local_paths(&mut kc, Path::new("/etc/cni/net.d"));
+        let k = from_value(&kc, "").unwrap();
         assert_eq!(k.server, "https://10.96.0.1:443");
         assert_eq!((k.cluster_name.as_str(), k.user_name.as_str()), ("c", "u"));
         assert_eq!(k.ca, Some(Pem::File("/etc/cni/net.d/pki/ca.pem".into())));
         assert!(k.insecure);
         assert_eq!(k.client_cert, Some(Pem::File("/abs/cert.pem".into())));
         assert_eq!(k.client_key, Some(Pem::Data(b"key".to_vec())));
-        assert_eq!(k.token, "t");
+        assert_eq!(k.token, Token::Static("t".into()));
+        assert!(from_value(&kc, "nope")
+            .unwrap_err()
+            .contains("context was not found"));
     }
 
     #[test]
@@ -165,19 +267,31 @@ mod tests {
         let k = from_value(
             &kc(json!({ "certificate-authority": "ca.pem",
                         "certificate-authority-data": "Y2E=" })),
-            Path::new("/d"),
+            "",
         )
         .unwrap();
         assert_eq!(k.ca, Some(Pem::Data(b"ca".to_vec())));
         assert!(!k.insecure);
-        let e = from_value(
-            &kc(json!({ "certificate-authority-data": "!!" })),
-            Path::new("/d"),
-        )
-        .unwrap_err();
+        let e = from_value(&kc(json!({ "certificate-authority-data": "!!" })), "").unwrap_err();
         assert!(
             e.starts_with("illegal base64 data in certificate-authority-data"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn token_file_wins_and_lists_merge_first_wins() {
+        let a = json!({ "current-context": "a",
+            "contexts": [{ "name": "a", "context": { "cluster": "c", "user": "u" } }],
+            "clusters": [{ "name": "c", "cluster": { "server": "https://first" } }],
+            "users": [{ "name": "u", "user": { "token": "t", "tokenFile": "/run/tok" } }] });
+        let b = json!({ "current-context": "b",
+            "clusters": [{ "name": "c", "cluster": { "server": "https://second" } },
+                         { "name": "d", "cluster": { "server": "https://d" } }] });
+        let m = merge(vec![a, b]);
+        let k = from_value(&m, "").unwrap();
+        assert_eq!(k.server, "https://first");
+        assert_eq!(k.token, Token::File("/run/tok".into()));
+        assert_eq!(m["clusters"].as_array().unwrap().len(), 2);
     }
 }

@@ -1,11 +1,17 @@
-//! A minimal Kubernetes API client shared by the calico plugin (Pods, Namespaces, Nodes for
-//! the k8s orchestrator) and calico-ipam (a Namespace's labels for pool `namespaceSelector`s):
-//! the server, CA and credentials of a kubeconfig's current context with Calico's NetConf
-//! overrides, and JSON GETs over HTTP/1.1, plain or over TLS.
+//! A minimal Kubernetes API client for the CNI plugins and the Kubernetes datastore: the
+//! server, CA and credentials found as client-go finds them (kubeconfig, `$HOME/.kube/config`,
+//! in-cluster service account, Calico's overrides), JSON requests of every verb over kept-alive
+//! HTTP/1.1, plain or TLS, and the API's `Status` errors.
 
 pub mod client;
+pub mod config;
+pub mod error;
+mod http;
 pub mod kubeconfig;
 pub mod tls;
+pub mod url;
 pub mod yaml;
 
-pub use client::{ApiError, Client, Policy, Settings};
+pub use client::{Client, PatchType};
+pub use config::{Policy, Settings, Sources};
+pub use error::{Cause, Error, Status};

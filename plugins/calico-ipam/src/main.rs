@@ -193,7 +193,7 @@ fn namespace_labels(
         return Ok(BTreeMap::new());
     }
     let client = kubeclient::Client::new(&conf.kube_settings())?;
-    let ns = client.get_object(&format!("/api/v1/namespaces/{namespace}"))?;
+    let ns = client.get(&format!("/api/v1/namespaces/{namespace}"))?;
     Ok(ns
         .pointer("/metadata/labels")
         .and_then(serde_json::Value::as_object)

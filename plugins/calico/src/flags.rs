@@ -65,7 +65,7 @@ pub fn test_connection() -> i32 {
         }
         // With a kubeconfig, the API server must answer too.
         if !loaded.conf.kubernetes.kubeconfig.is_empty() {
-            crate::k8s::client(&loaded.conf)?.get_object("/version")?;
+            crate::k8s::client(&loaded.conf)?.get("/version")?;
         }
         Ok(())
     })();

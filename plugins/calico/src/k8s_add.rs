@@ -41,7 +41,7 @@ pub fn plan(ctx: &Context, args: &CmdArgs) -> Result<Plan, CniError> {
             conf.kubernetes.node_name.clone()
         };
         let replaced = pod_cidr::replace(&stdin, || {
-            let n = client()?.get_object(&format!("/api/v1/nodes/{node}"))?;
+            let n = client()?.get(&format!("/api/v1/nodes/{node}"))?;
             pod_cidr::by_family(&node, &n)
         })?;
         if let Some(new) = replaced {
@@ -61,9 +61,9 @@ pub fn plan(ctx: &Context, args: &CmdArgs) -> Result<Plan, CniError> {
     let policy_k8s = conf.policy.policy_type == "k8s";
     if policy_k8s {
         let c = client()?;
-        let ns = c.get_object(&format!("/api/v1/namespaces/{}", ids.namespace))?;
+        let ns = c.get(&format!("/api/v1/namespaces/{}", ids.namespace))?;
         let ns_annotations = pod::string_map(ns.pointer("/metadata/annotations"));
-        let p = c.get_object(&format!(
+        let p = c.get(&format!(
             "/api/v1/namespaces/{}/pods/{}",
             ids.namespace, ids.pod
         ))?;

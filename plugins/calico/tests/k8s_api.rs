@@ -98,11 +98,12 @@ fn pod_fields_reach_the_endpoint() {
         );
         // No profile is created with policy k8s.
         assert!(h.profile(NET).is_none());
-        // The token from the kubeconfig was sent.
+        // Over plain http the kubeconfig's token is not sent, as client-go withholds
+        // credentials from non-TLS transports (the https tests check that it is sent there).
         let reqs = api.requests.lock().unwrap().clone();
         assert!(reqs.contains(&(
             "/api/v1/namespaces/test/pods/pod-1".to_string(),
-            "Bearer test-token".to_string()
+            String::new()
         )));
 
         h.exec(inv(&h, "DEL", "cid1", &c, &conf, "pod-1"))

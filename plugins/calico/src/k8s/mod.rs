@@ -11,7 +11,7 @@ use crate::config::NetConf;
 
 /// The API client for this NetConf (Calico's `NewK8sClient` inputs).
 pub fn client(conf: &NetConf) -> Result<kubeclient::Client, CniError> {
-    kubeclient::Client::new(&settings(conf))
+    Ok(kubeclient::Client::new(&settings(conf))?)
 }
 
 /// The NetConf keys the Kubernetes client reads.
