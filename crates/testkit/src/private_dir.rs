@@ -19,6 +19,10 @@ pub enum PrivateEntry<'a> {
     /// An empty directory (reading it as a file fails with EISDIR even as root, which a
     /// mode-000 file would not).
     Dir,
+    /// A symbolic link to this target (e.g. `/dev/zero`).
+    Symlink(&'a str),
+    /// A FIFO nobody writes to.
+    Fifo,
 }
 
 /// A launcher running a binary with a private `target` directory; see the module docs.
@@ -48,6 +52,13 @@ impl PrivateDirLauncher {
             match entry {
                 PrivateEntry::File(text) => std::fs::write(&p, text).unwrap(),
                 PrivateEntry::Dir => std::fs::create_dir_all(&p).unwrap(),
+                PrivateEntry::Symlink(target) => std::os::unix::fs::symlink(target, &p).unwrap(),
+                PrivateEntry::Fifo => {
+                    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+                    // SAFETY: a valid NUL-terminated path. `cp -a` below copies the FIFO
+                    // (and links) as they are.
+                    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo");
+                }
             }
         }
         let scratch = dir.path().join("scratch");
@@ -111,10 +122,17 @@ mod tests {
             let l = PrivateDirLauncher::new(
                 Path::new("/bin/sh"),
                 &target,
-                &[("f", PrivateEntry::File("42")), ("d", PrivateEntry::Dir)],
+                &[
+                    ("f", PrivateEntry::File("42")),
+                    ("d", PrivateEntry::Dir),
+                    ("l", PrivateEntry::Symlink("/dev/null")),
+                    ("p", PrivateEntry::Fifo),
+                ],
             );
             let script = format!(
-                "cat {t}/f; test -d {t}/d && echo dir; test -e {t}/host-file && echo leak; true",
+                "cat {t}/f; test -d {t}/d && echo dir; test -e {t}/host-file && echo leak; \
+                 test \"$(readlink {t}/l)\" = /dev/null && echo link; test -p {t}/p && echo fifo; \
+                 true",
                 t = target.display()
             );
             let out = std::process::Command::new(l.path())
@@ -122,7 +140,7 @@ mod tests {
                 .output()
                 .unwrap();
             assert!(out.status.success(), "{out:?}");
-            assert_eq!(String::from_utf8_lossy(&out.stdout), "42dir\n");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "42dir\nlink\nfifo\n");
             assert!(!missing.exists());
             assert!(!host.path().join("f").exists());
             assert_eq!(

@@ -8,13 +8,15 @@
 //! whoever writes a plugin's environment lift the administrator's restriction. The tests run
 //! the binary in a private mount namespace instead, where a scratch /etc holds their list.
 
-use std::io::{ErrorKind, Read};
 use std::path::Path;
 
-use libcni::error::path_error_text;
 use libcni::CniError;
 
 pub const PATH: &str = "/etc/cni/tuning/allowlist.conf";
+
+/// The most of the list we read (Go reads any amount: `/dev/zero` there never ends). A list
+/// is a handful of patterns.
+const MAX_SIZE: u64 = 1 << 20;
 
 /// Refuses the first key no line matches, with Go's text.
 pub fn check<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<(), CniError> {
@@ -32,17 +34,14 @@ pub fn check<'a>(keys: impl IntoIterator<Item = &'a str>) -> Result<(), CniError
     Ok(())
 }
 
-/// The list's lines, or None when there is no file. Any other failure to read is an error.
+/// The list's lines, or None when there is no file. Any other failure to read is an error,
+/// and so is a file over [`MAX_SIZE`]; reading never blocks (`libcni::fs`).
 fn read(path: &Path) -> Result<Option<Vec<String>>, CniError> {
-    let io_err = |op: &str, e: &std::io::Error| CniError::internal(path_error_text(op, path, e));
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("open", &e)),
+    let bytes = match libcni::fs::read_bounded(path, MAX_SIZE) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(CniError::internal(e.to_string())),
     };
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)
-        .map_err(|e| io_err("read", &e))?;
     Ok(Some(
         String::from_utf8_lossy(&bytes)
             .split('\n')

@@ -7,7 +7,7 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use libcni::error::{io_error_text, path_error_text};
+use libcni::error::path_error_text;
 use libcni::CniError;
 
 use crate::decode::{self, is};
@@ -24,6 +24,9 @@ pub struct Backup {
     pub allmulti: Option<bool>,
     pub txqlen: Option<i64>,
 }
+
+/// Far more than the five fields take; a bigger file is not a backup.
+const MAX_SIZE: u64 = 64 * 1024;
 
 pub fn file(data_dir: &str, container_id: &str, ifname: &str) -> PathBuf {
     Path::new(data_dir).join(format!("{container_id}_{ifname}.json"))
@@ -110,6 +113,8 @@ impl Backup {
             .create(true)
             .truncate(true)
             .mode(0o600)
+            // A FIFO in its place fails at once (ENXIO) instead of waiting for a reader.
+            .custom_flags(libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| save_err(e, "open"))?;
         f.write_all(&self.to_json())
@@ -117,18 +122,14 @@ impl Backup {
     }
 
     /// The saved attributes; None when there is nothing (usable) to restore: no file, or a
-    /// file that is not a backup (left in place, as Go does).
+    /// file that is not a backup (left in place, as Go does). Read bounded and without
+    /// blocking (`libcni::fs`): a backup is a few dozen bytes, and the path is the config's
+    /// `dataDir`, which may hold anything.
     pub fn load(path: &Path) -> Result<Option<Backup>, String> {
-        let bytes = match std::fs::read(path) {
+        let bytes = match libcni::fs::read_bounded(path, MAX_SIZE) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(format!(
-                    "failed to open file \"{}\": {}",
-                    path.display(),
-                    io_error_text(&e)
-                ))
-            }
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(format!("failed to open file \"{}\": {e}", path.display())),
         };
         // A `null` document decodes to an empty backup in Go (nothing to restore, file removed).
         Ok(Backup::from_json(&bytes))

@@ -3,9 +3,6 @@
 //! Every function that touches a file must run inside the container netns (`NetNs::run`):
 //! `/proc/sys/net` shows the namespace of the thread that opens the file.
 
-use std::io::Read;
-
-use libcni::error::path_error_text;
 use libcni::json::go_quote;
 use libcni::CniError;
 use netkit::NetkitError;
@@ -89,12 +86,10 @@ pub fn check_all(resolved: &[(String, String)]) -> Result<(), CniError> {
 
 fn read(file: &str) -> Result<String, CniError> {
     let path = netkit::sysctl_path(file).map_err(|e| netkit_error(file, e))?;
-    let io_err = |op: &str, e: std::io::Error| CniError::internal(path_error_text(op, &path, &e));
-    let mut bytes = Vec::new();
-    std::fs::File::open(&path)
-        .map_err(|e| io_err("open", e))?
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_err("read", e))?;
+    // A sysctl file is at most a page; the bound and O_NONBLOCK cost nothing here and keep
+    // every config-named read on the one path (`libcni::fs`).
+    let bytes = libcni::fs::read_bounded(std::path::Path::new(&path), 1 << 20)
+        .map_err(|e| CniError::internal(e.to_string()))?;
     let mut text = String::from_utf8_lossy(&bytes).into_owned();
     if text.ends_with('\n') {
         text.pop();

@@ -460,6 +460,74 @@ fn allowlist_corners() {
     );
 }
 
+/// Files the config (or the node) points at something endless or blocking: `/dev/zero` as the
+/// allowlist or the backup, a FIFO as the allowlist or where the backup goes. Go reads
+/// `/dev/zero` until it dies and waits on a FIFO for ever; we fail (or, for DEL, carry on) at
+/// once, within a deadline and a memory cap.
+#[test]
+fn endless_and_blocking_files_fail_fast() {
+    let fx = Fixture::new();
+    let run = |bin: &str, cmd: &str, stdin: &str| {
+        testkit::Invocation::new(bin)
+            .command(cmd)
+            .container_id(CONTAINER_ID)
+            .netns(fx.netns())
+            .ifname(IFNAME)
+            .path("/opt/cni/bin")
+            .stdin(stdin.as_bytes().to_vec())
+            .timeout(std::time::Duration::from_secs(10))
+            .memory_limit(256 << 20)
+            .run()
+    };
+    let sysctl = fx.conf(
+        "1.0.0",
+        r#""sysctl":{"net.ipv4.conf.IFNAME.log_martians":"1"}"#,
+    );
+
+    let zero = AllowlistLauncher::new(OURS, Allowlist::Symlink("/dev/zero"));
+    let add = run(&zero.bin(), "ADD", &sysctl);
+    assert!(!add.timed_out, "{add}");
+    assert_eq!(
+        error_of(&add).1,
+        "read /etc/cni/tuning/allowlist.conf: file too large (over 1048576 bytes)"
+    );
+    // A FIFO with no writer reads as an empty list: nothing is allowed.
+    let fifo = AllowlistLauncher::new(OURS, Allowlist::Fifo);
+    let add = run(&fifo.bin(), "ADD", &sysctl);
+    assert!(!add.timed_out, "{add}");
+    assert_eq!(
+        error_of(&add).1,
+        "Sysctl net.ipv4.conf.IFNAME.log_martians is not allowed. Only the following sysctls are allowed: []"
+    );
+
+    // The backup is a link to /dev/zero: DEL still succeeds (as it always does), restores
+    // nothing and keeps the file.
+    let mtu = fx.conf("1.0.0", r#""mtu":1400"#);
+    run(OURS, "ADD", &mtu).assert_success();
+    std::fs::remove_file(fx.backup()).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", fx.backup()).unwrap();
+    let del = run(OURS, "DEL", &mtu);
+    assert!(!del.timed_out, "{del}");
+    del.assert_success();
+    assert_eq!(fx.link().mtu, 1400);
+    assert!(fx.backup().is_symlink());
+    std::fs::remove_file(fx.backup()).unwrap();
+
+    // Where the backup goes is a FIFO: ADD fails at once instead of waiting for a reader.
+    let c = std::ffi::CString::new(fx.backup().to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let add = run(OURS, "ADD", &mtu);
+    assert!(!add.timed_out, "{add}");
+    assert_eq!(
+        error_of(&add).1,
+        format!(
+            "failed to save file {IFNAME}.json: open {}: no such device or address",
+            fx.backup().display()
+        )
+    );
+}
+
 #[test]
 fn old_versions_pass_their_result_through() {
     let fx = Fixture::new();

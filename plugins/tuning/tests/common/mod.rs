@@ -214,6 +214,10 @@ pub fn error_of(run: &PluginRun) -> (u64, String) {
 pub enum Allowlist<'a> {
     Lines(&'a str),
     Directory,
+    /// A symbolic link to this path (`/dev/zero`, ...).
+    Symlink(&'a str),
+    /// A FIFO nobody writes to.
+    Fifo,
 }
 
 /// A launcher that runs `plugin` with a private `/etc/cni/tuning` holding only the given
@@ -226,6 +230,8 @@ impl AllowlistLauncher {
         let entry = match list {
             Allowlist::Lines(text) => testkit::PrivateEntry::File(text),
             Allowlist::Directory => testkit::PrivateEntry::Dir,
+            Allowlist::Symlink(target) => testkit::PrivateEntry::Symlink(target),
+            Allowlist::Fifo => testkit::PrivateEntry::Fifo,
         };
         AllowlistLauncher(testkit::PrivateDirLauncher::new(
             std::path::Path::new(plugin),
