@@ -49,6 +49,10 @@ pub struct NetConfDatastore {
     /// Ours: where the local store lives (default /var/lib/calico/datastore).
     #[serde(default)]
     pub datastore_path: String,
+    /// KDD: the API group of Calico's resources (`crd.projectcalico.org/v1`, or
+    /// `projectcalico.org/v3`); empty = discover it.
+    #[serde(default)]
+    pub calico_api_group: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,14 +74,18 @@ impl NetConfDatastore {
 /// A resolved datastore choice.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DatastoreConfig {
-    Local {
-        path: PathBuf,
-    },
+    Local { path: PathBuf },
     Etcd(Box<EtcdConfig>),
-    Kubernetes {
-        kubeconfig: String,
-        api_endpoint: String,
-    },
+    Kubernetes(Box<KubernetesConfig>),
+}
+
+/// libcalico-go's KDD settings: where the API is (client-go's loading rules with these
+/// overrides) and which group holds Calico's resources.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    pub sources: kubeclient::Sources,
+    /// `calico_api_group`; empty: discovered.
+    pub api_group: String,
 }
 
 /// libcalico-go's `EtcdConfig`, plus the client timeouts it hard-codes.
@@ -173,10 +181,24 @@ impl DatastoreConfig {
                 ca_cert_file: get("ETCD_CA_CERT_FILE", &netconf.etcd_ca_cert_file),
                 ..EtcdConfig::default()
             }))),
-            KUBERNETES => Ok(DatastoreConfig::Kubernetes {
-                kubeconfig,
-                api_endpoint,
-            }),
+            KUBERNETES => Ok(DatastoreConfig::Kubernetes(Box::new(KubernetesConfig {
+                sources: kubeclient::Sources {
+                    kubeconfig,
+                    server: api_endpoint,
+                    ca_file: get("K8S_CA_FILE", ""),
+                    cert_file: get("K8S_CERT_FILE", ""),
+                    key_file: get("K8S_KEY_FILE", ""),
+                    // Calico does not take the token from the environment.
+                    token: String::new(),
+                    insecure: libcni::types::args::parse_go_bool(&get(
+                        "K8S_INSECURE_SKIP_TLS_VERIFY",
+                        "",
+                    ))
+                    .unwrap_or(false),
+                    current_context: get("K8S_CURRENT_CONTEXT", ""),
+                },
+                api_group: get("CALICO_API_GROUP", &netconf.calico_api_group),
+            }))),
             LOCAL => {
                 let path = get("DATASTORE_PATH", &netconf.datastore_path);
                 Ok(DatastoreConfig::Local {
@@ -198,7 +220,7 @@ impl DatastoreConfig {
         match self {
             DatastoreConfig::Local { .. } => LOCAL,
             DatastoreConfig::Etcd(_) => ETCDV3,
-            DatastoreConfig::Kubernetes { .. } => KUBERNETES,
+            DatastoreConfig::Kubernetes(_) => KUBERNETES,
         }
     }
 
@@ -217,10 +239,14 @@ impl DatastoreConfig {
                 "datastore_type \"etcdv3\" is not supported by this build (built without the etcdv3 feature)"
                     .into(),
             )),
-            DatastoreConfig::Kubernetes { .. } => Err(DatastoreError::Unsupported(
-                "datastore_type \"kubernetes\" is not supported yet: use \"etcdv3\" (etcd_endpoints) or leave datastore_type unset for the local store"
-                    .into(),
-            )),
+            DatastoreConfig::Kubernetes(k) => {
+                let client = kubeclient::Client::from_sources(&k.sources)
+                    .map_err(|e| crate::kubernetes::errors_to_datastore(e, "kubernetes"))?;
+                Ok(Datastore::new(Box::new(crate::kubernetes::KubeStore::new(
+                    client,
+                    &k.api_group,
+                ))))
+            }
         }
     }
 }
@@ -360,17 +386,32 @@ mod tests {
             "etcdv3"
         );
         let k = resolve(
-            json!({"kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"}}),
-            &[],
+            json!({"kubernetes": {"kubeconfig": "/nonexistent/calico-kubeconfig"},
+                   "calico_api_group": "projectcalico.org/v3"}),
+            &[
+                ("K8S_API_ENDPOINT", "https://10.96.0.1:443"),
+                ("CALICO_K8S_CA_FILE", "/ca.pem"),
+                ("K8S_INSECURE_SKIP_TLS_VERIFY", "true"),
+                ("K8S_CURRENT_CONTEXT", "ctx"),
+            ],
         )
         .unwrap();
         assert_eq!(k.kind(), "kubernetes");
+        let DatastoreConfig::Kubernetes(kc) = &k else {
+            unreachable!()
+        };
+        assert_eq!(kc.api_group, "projectcalico.org/v3");
+        assert_eq!(kc.sources.kubeconfig, "/nonexistent/calico-kubeconfig");
+        assert_eq!(kc.sources.server, "https://10.96.0.1:443");
+        assert_eq!(kc.sources.ca_file, "/ca.pem");
+        assert!(kc.sources.insecure);
+        assert_eq!(kc.sources.current_context, "ctx");
+        // An explicit kubeconfig must be there: a configuration error, before any request.
         let err = k.open().err().unwrap();
-        assert_eq!(libcni::CniCode::code(&err), 2);
-        assert!(
-            err.to_string()
-                .contains("\"kubernetes\" is not supported yet"),
-            "{err}"
+        assert_eq!(libcni::CniCode::code(&err), 7);
+        assert_eq!(
+            err.to_string(),
+            "open /nonexistent/calico-kubeconfig: no such file or directory"
         );
         let err = resolve(json!({"datastore_type": "consul"}), &[]).unwrap_err();
         assert_eq!(libcni::CniCode::code(&err), 7);

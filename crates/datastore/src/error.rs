@@ -45,6 +45,12 @@ pub enum DatastoreError {
     #[error("{0}")]
     Request(String),
 
+    /// The Kubernetes API refused our credentials (401) or their permissions (403): an
+    /// expired token in `calico-kubeconfig`, or RBAC without a verb we use (libcalico-go's
+    /// `ErrorConnectionUnauthorized`).
+    #[error("connection is unauthorized: {0}")]
+    Unauthorized(String),
+
     /// A stored value is not what its key says it holds.
     #[error("failed to parse the value of {key}: {source}")]
     Decode {
@@ -145,6 +151,7 @@ impl CniCode for DatastoreError {
             DatastoreError::NotFound { .. }
             | DatastoreError::AlreadyExists { .. }
             | DatastoreError::Request(_)
+            | DatastoreError::Unauthorized(_)
             | DatastoreError::Decode { .. }
             | DatastoreError::InvalidKey { .. } => code::INTERNAL,
         }

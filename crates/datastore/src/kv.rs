@@ -64,6 +64,13 @@ pub trait Kv: Send + Sync {
     /// The store's current revision: the revision of the latest write.
     fn revision(&self) -> Result<Revision>;
 
+    /// Whether [`Kv::read_many`] saves round trips (etcd: one `Txn`; the local store: one lock).
+    /// Where it does not (the Kubernetes API has no batched reads), the typed layer reads each
+    /// key when it is needed instead of all up front.
+    fn batches_reads(&self) -> bool {
+        true
+    }
+
     /// Answers several reads at once (one round trip on etcd, one consistent snapshot): one
     /// list of pairs per read, in order.
     fn read_many(&self, reads: &[Read]) -> Result<Vec<Vec<KvPair>>>;

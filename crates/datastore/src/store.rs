@@ -51,6 +51,9 @@ impl Datastore {
     /// reads that follow: the next `get` of each key and `list` of each prefix is answered
     /// from them (once). A hot path that knows what it will read calls this first.
     pub fn prefetch(&self, reads: Vec<Read>) -> Result<()> {
+        if !self.kv.batches_reads() {
+            return Ok(());
+        }
         let answers = self.kv.read_many(&reads)?;
         let mut cache = self.cache();
         cache.clear();

@@ -108,77 +108,18 @@ impl Identifiers {
     /// `prefix` the name without the endpoint, ending in `-`.
     pub fn wep_name(&self, prefix: bool) -> Result<String, CniError> {
         let ep = if prefix { "" } else { self.endpoint.as_str() };
-        wep_name(&self.node, &self.orchestrator, self.workload(), ep)
+        datastore::names::wep_name(&self.node, &self.orchestrator, self.workload(), ep)
+            .map_err(|e| CniError::new(code::INTERNAL, e))
     }
 
     /// Whether `name` belongs to this workload (any interface), libcalico's `NameMatches`.
     pub fn matches(&self, name: &str) -> bool {
-        let parts = split_name(name);
+        let parts = datastore::names::split_wep_name(name);
         parts.len() == 4
             && parts[0] == self.node
             && parts[1] == self.orchestrator
             && parts[2] == self.workload()
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('-', "--")
-}
-
-pub fn wep_name(
-    node: &str,
-    orch: &str,
-    workload: &str,
-    endpoint: &str,
-) -> Result<String, CniError> {
-    for (what, seg) in [
-        ("node", node),
-        ("orchestrator", orch),
-        ("workload", workload),
-    ] {
-        if seg.is_empty() || seg.starts_with('-') || seg.ends_with('-') {
-            return Err(CniError::new(
-                code::INTERNAL,
-                format!("{what} name {seg:?} is not valid for a WorkloadEndpoint name segment"),
-            ));
-        }
-    }
-    if endpoint.starts_with('-') || endpoint.ends_with('-') {
-        return Err(CniError::new(
-            code::INTERNAL,
-            format!("endpoint name {endpoint:?} is not valid for a WorkloadEndpoint name segment"),
-        ));
-    }
-    Ok(format!(
-        "{}-{}-{}-{}",
-        escape(node),
-        escape(orch),
-        escape(workload),
-        escape(endpoint)
-    ))
-}
-
-/// Splits a WEP name on single `-` (a `--` is an escaped `-`).
-pub fn split_name(name: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let b: Vec<char> = name.chars().collect();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == '-' {
-            if i + 1 < b.len() && b[i + 1] == '-' {
-                cur.push('-');
-                i += 2;
-                continue;
-            }
-            parts.push(std::mem::take(&mut cur));
-        } else {
-            cur.push(b[i]);
-        }
-        i += 1;
-    }
-    parts.push(cur);
-    parts
 }
 
 /// Host-side veth name: `cali` + the first 11 characters of the container ID (cni), or
@@ -191,18 +132,11 @@ pub fn host_veth_name(ids: &Identifiers) -> String {
             .and_then(|p| p.split(',').next().map(str::to_string))
             .filter(|p| !p.is_empty())
             .unwrap_or_else(|| "cali".into());
-        k8s_veth_name(&prefix, &ids.namespace, &ids.pod)
+        datastore::names::k8s_veth_name(&prefix, &ids.namespace, &ids.pod)
     } else {
         let id: String = ids.container_id.chars().take(11).collect();
         format!("cali{id}")
     }
-}
-
-pub fn k8s_veth_name(prefix: &str, namespace: &str, pod: &str) -> String {
-    let digest = sha1_smol::Sha1::from(format!("{namespace}.{pod}"))
-        .digest()
-        .to_string();
-    format!("{prefix}{}", &digest[..11])
 }
 
 /// The IPAM handle: `<network>.<containerID>`.
@@ -213,31 +147,6 @@ pub fn ipam_handle(conf: &NetConf, args: &CmdArgs) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn veth_name_test_vector() {
-        assert_eq!(
-            k8s_veth_name("eni", "namespace", "podname"),
-            "eni82111e10a96"
-        );
-    }
-
-    #[test]
-    fn wep_names_escape_dashes() {
-        assert_eq!(
-            wep_name("node1", "k8s", "mypod-1", "eth0").unwrap(),
-            "node1-k8s-mypod--1-eth0"
-        );
-        assert_eq!(
-            wep_name("node1", "k8s", "mypod", "").unwrap(),
-            "node1-k8s-mypod-"
-        );
-        assert!(wep_name("node1", "k8s", "-bad", "eth0").is_err());
-        assert_eq!(
-            split_name("node--a-k8s-my--pod-eth0"),
-            vec!["node-a", "k8s", "my-pod", "eth0"]
-        );
-    }
 
     #[test]
     fn orchestrator_from_args() {
