@@ -6,6 +6,7 @@
 //! panic with a clear message is the most useful outcome.
 
 mod etcd;
+mod kubeapi;
 mod netns;
 mod paths;
 mod pki;
@@ -14,6 +15,10 @@ mod private_dir;
 mod root;
 
 pub use etcd::{EtcdServer, ETCD_BINARY};
+pub use kubeapi::{
+    Action, ApiGroups, Fault, KubeApi, KubeApiOptions, Method, RequestRecord, Rule, ADMIN_TOKEN,
+    ADMIN_USER, CNI_TOKEN, CNI_USER,
+};
 pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
 pub use pki::{make_pki, openssl, sign, TlsFiles};

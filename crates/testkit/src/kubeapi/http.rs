@@ -1,0 +1,378 @@
+//! HTTP/1.1 over TCP or TLS (rustls): persistent connections, `Content-Length` and chunked
+//! request bodies, a thread per connection. The listener is polled so the server can stop.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// A parsed request.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The request target as sent (path and query).
+    pub target: String,
+    /// The path, percent-decoded.
+    pub path: String,
+    /// The raw query (without `?`).
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub code: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What to do with a request.
+pub enum Outcome {
+    Respond(Response),
+    /// Keep the connection open without answering.
+    Hang,
+    /// Close the connection without answering.
+    Drop,
+}
+
+pub type Handler = Arc<dyn Fn(&Request) -> Outcome + Send + Sync>;
+
+/// A running listener; [`Server::stop`] (or drop) ends it and every connection.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    conns: Conns,
+    accept: Option<JoinHandle<()>>,
+}
+
+/// Open connections by id: a clone of each socket, to shut it down when the connection's
+/// thread ends (its own handle may sit inside a TLS stream) or the server stops.
+type Conns = Arc<Mutex<HashMap<u64, TcpStream>>>;
+
+/// A rustls server configuration (ring provider) for a PEM certificate chain and key.
+pub fn tls_config(cert: &Path, key: &Path) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .expect("read the server certificate")
+        .collect::<Result<_, _>>()
+        .expect("parse the server certificate");
+    let key = PrivateKeyDer::from_pem_file(key).expect("read the server key");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server certificate and key");
+    Arc::new(config)
+}
+
+impl Server {
+    /// Serves `listener` on a background thread until stopped.
+    pub fn start(
+        listener: TcpListener,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        handler: Handler,
+    ) -> Server {
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Conns = Arc::default();
+        let (s, c) = (stop.clone(), conns.clone());
+        let accept = std::thread::Builder::new()
+            .name("kube-standin-accept".into())
+            .spawn(move || accept_loop(listener, tls, handler, s, c))
+            .expect("spawn the accept thread");
+        Server {
+            stop,
+            conns,
+            accept: Some(accept),
+        }
+    }
+
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for (_, c) in self.conns.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+            let _ = c.shutdown(Shutdown::Both);
+        }
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    handler: Handler,
+    stop: Arc<AtomicBool>,
+    conns: Conns,
+) {
+    let mut next_id = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let _ = stream.set_nonblocking(false);
+                let _ = stream.set_nodelay(true);
+                next_id += 1;
+                let id = next_id;
+                if let Ok(clone) = stream.try_clone() {
+                    conns
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id, clone);
+                }
+                let (tls, handler, stop, conns) =
+                    (tls.clone(), handler.clone(), stop.clone(), conns.clone());
+                let _ = std::thread::Builder::new()
+                    .name("kube-standin-conn".into())
+                    .spawn(move || {
+                        match tls {
+                            None => connection(stream, &handler, &stop),
+                            Some(cfg) => {
+                                if let Ok(conn) = rustls::ServerConnection::new(cfg) {
+                                    connection(
+                                        rustls::StreamOwned::new(conn, stream),
+                                        &handler,
+                                        &stop,
+                                    )
+                                }
+                            }
+                        }
+                        if let Some(c) = conns.lock().unwrap_or_else(|e| e.into_inner()).remove(&id)
+                        {
+                            let _ = c.shutdown(Shutdown::Both);
+                        }
+                    });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut pfd = libc::pollfd {
+                    fd: listener.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call.
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Serves requests on one connection until it closes, errs, or asks to close.
+fn connection<S: Read + Write>(stream: S, handler: &Handler, stop: &AtomicBool) {
+    let mut r = BufReader::new(stream);
+    loop {
+        let req = match read_request(&mut r) {
+            Ok(Some(req)) => req,
+            Ok(None) => return,
+            Err(code) => {
+                let body = format!("{code} Bad Request").into_bytes();
+                let resp = Response {
+                    code,
+                    headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
+                    body,
+                };
+                let _ = write_response(r.get_mut(), &resp, true);
+                return;
+            }
+        };
+        let close = req
+            .header("Connection")
+            .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        match handler(&req) {
+            Outcome::Respond(resp) => {
+                if write_response(r.get_mut(), &resp, close).is_err() || close {
+                    return;
+                }
+            }
+            Outcome::Drop => return,
+            Outcome::Hang => {
+                let until = Instant::now() + Duration::from_secs(600);
+                while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one request; `Ok(None)` at a clean end of the connection, `Err(code)` for a request
+/// that cannot be parsed.
+fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Option<Request>, u16> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(_) if line.trim().is_empty() => continue, // tolerate stray CRLFs between requests
+            Ok(_) => break,
+        }
+    }
+    let mut parts = line.trim_end().splitn(3, ' ');
+    let (Some(method), Some(target), Some(_version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(400);
+    };
+    let mut headers = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut h = String::new();
+        match r.read_line(&mut h) {
+            Ok(0) | Err(_) => return Ok(None),
+            Ok(n) => total += n,
+        }
+        if total > 1 << 20 {
+            return Err(431);
+        }
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').ok_or(400u16)?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    if header("Expect").is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
+        let _ = r.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+        let _ = r.get_mut().flush();
+    }
+    let mut body = Vec::new();
+    if header("Transfer-Encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")) {
+        loop {
+            let mut size = String::new();
+            if r.read_line(&mut size).unwrap_or(0) == 0 {
+                return Ok(None);
+            }
+            let size = size.trim().split(';').next().unwrap_or("");
+            let n = usize::from_str_radix(size, 16).map_err(|_| 400u16)?;
+            if n == 0 {
+                // Trailers until the blank line.
+                loop {
+                    let mut t = String::new();
+                    if r.read_line(&mut t).unwrap_or(0) == 0 || t.trim().is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let start = body.len();
+            body.resize(start + n, 0);
+            r.read_exact(&mut body[start..]).map_err(|_| 400u16)?;
+            let mut crlf = [0u8; 2];
+            r.read_exact(&mut crlf).map_err(|_| 400u16)?;
+        }
+    } else if let Some(len) = header("Content-Length") {
+        let n: usize = len.parse().map_err(|_| 400u16)?;
+        body.resize(n, 0);
+        r.read_exact(&mut body).map_err(|_| 400u16)?;
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (target, ""),
+    };
+    Ok(Some(Request {
+        method: method.to_string(),
+        target: target.to_string(),
+        path: super::util::percent_decode(path, false),
+        query: query.to_string(),
+        headers,
+        body,
+    }))
+}
+
+fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        100 => "Continue",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+/// An RFC 1123 date in GMT (`Mon, 02 Jan 2006 15:04:05 GMT`), as Go's `http.TimeFormat`.
+fn http_date() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let iso = super::util::rfc3339(UNIX_EPOCH + Duration::from_secs(secs as u64));
+    let days = secs.div_euclid(86_400);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month: usize = iso[5..7].parse().unwrap_or(1);
+    format!(
+        "{wd}, {} {} {} {} GMT",
+        &iso[8..10],
+        months[month - 1],
+        &iso[..4],
+        &iso[11..19]
+    )
+}
+
+fn write_response<W: Write>(w: &mut W, resp: &Response, close: bool) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {} {}\r\n", resp.code, reason_phrase(resp.code));
+    for (k, v) in &resp.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str(&format!("Date: {}\r\n", http_date()));
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", resp.body.len()));
+    let mut buf = head.into_bytes();
+    buf.extend_from_slice(&resp.body);
+    w.write_all(&buf)?;
+    w.flush()
+}
