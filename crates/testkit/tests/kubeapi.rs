@@ -9,7 +9,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
-use testkit::{KubeApi, KubeApiOptions, Rule, ADMIN_TOKEN, CNI_TOKEN, CNI_USER};
+use testkit::{ApiGroups, KubeApi, KubeApiOptions, Rule, ADMIN_TOKEN, CNI_TOKEN, CNI_USER};
 
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 client with one kept-alive connection, over TLS or plain TCP.
@@ -692,4 +692,353 @@ fn rbac_for_calicos_cni_service_account() {
     // Who asked is recorded.
     let users: Vec<String> = api.requests().iter().map(|r| r.user.clone()).collect();
     assert!(users.contains(&CNI_USER.to_string()) && users.contains(&"reader".to_string()));
+}
+
+#[test]
+fn patches_and_the_pod_status_subresource() {
+    let api = start();
+    let mut c = Client::new(&api, Some(ADMIN_TOKEN));
+    let pool = api.create(
+        json!({"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
+                                 "metadata": {"name": "p"}, "spec": {"cidr": "10.244.0.0/16"}}),
+    );
+    let path = format!("{V1}/ippools/p");
+    const MERGE: &str = "application/merge-patch+json";
+    const JSON: &str = "application/json-patch+json";
+    const SMP: &str = "application/strategic-merge-patch+json";
+
+    // Merge patch: applied to the current object, generation bumped for a spec change.
+    let r = c.patch(
+        &path,
+        MERGE,
+        r#"{"spec":{"disabled":true},"metadata":{"labels":{"a":"b"}}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.message());
+    let p1 = r.json();
+    assert_eq!(
+        (
+            p1["spec"]["disabled"].clone(),
+            p1["metadata"]["generation"].clone()
+        ),
+        (json!(true), json!(2))
+    );
+    // A metadata-only change keeps the generation.
+    let p2 = c
+        .patch(&path, MERGE, r#"{"metadata":{"labels":{"a":"c"}}}"#)
+        .json();
+    assert_eq!(p2["metadata"]["generation"], 2);
+    assert!(rv(&p2) > rv(&p1));
+    // JSON patch, with a test operation.
+    let r = c.patch(&path, JSON, r#"[{"op":"test","path":"/spec/disabled","value":true},{"op":"replace","path":"/spec/disabled","value":false}]"#);
+    assert_eq!(
+        (r.status, r.json()["spec"]["disabled"].clone()),
+        (200, json!(false))
+    );
+    let r = c.patch(
+        &path,
+        JSON,
+        r#"[{"op":"test","path":"/spec/disabled","value":true}]"#,
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "the server rejected our request due to an error in our request", "reason": "Invalid",
+               "details": {"causes": [{"reason": "UnexpectedServerResponse", "message": "testing value /spec/disabled failed: test failed"}]},
+               "code": 422})
+    );
+    // Strategic merge patches are for built-in types only.
+    let r = c.patch(&path, SMP, r#"{"spec":{"disabled":true}}"#);
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (415, json!("UnsupportedMediaType"))
+    );
+    assert_eq!(
+        r.message(),
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+    );
+    assert_eq!(c.patch(&path, "application/json", "{}").status, 415);
+    // A resourceVersion in the patch is a precondition; a different uid is an immutable field.
+    let r = c.patch(
+        &path,
+        MERGE,
+        &format!(
+            r#"{{"metadata":{{"resourceVersion":"{}"}},"spec":{{"disabled":true}}}}"#,
+            rv(&pool)
+        ),
+    );
+    assert_eq!(r.status, 409);
+    assert_eq!(r.message(), format!("Operation cannot be fulfilled on ippools.crd.projectcalico.org \"p\": {}", "the object has been modified; please apply your changes to the latest version and try again"));
+    let r = c.patch(
+        &path,
+        MERGE,
+        r#"{"metadata":{"uid":"00000000-0000-4000-8000-000000000000"}}"#,
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.message(),
+        "IPPool.crd.projectcalico.org \"p\" is invalid: metadata.uid: Invalid value: \"00000000-0000-4000-8000-000000000000\": field is immutable"
+    );
+    assert_eq!(r.json()["details"]["causes"][0]["field"], "metadata.uid");
+    // Removing the resourceVersion makes the write unconditional — not allowed for a custom resource.
+    let r = c.patch(&path, MERGE, r#"{"metadata":{"resourceVersion":null}}"#);
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        c.patch(&format!("{V1}/ippools/absent"), MERGE, "{}").status,
+        404
+    );
+
+    // Pods: Calico's ADD patch of pods/status sets annotations; the spec cannot change there.
+    api.create(namespace("test"));
+    let p = api.create(pod("test", "p1", json!({"app": "x"}), "node1"));
+    let status = "/api/v1/namespaces/test/pods/p1/status";
+    let add = r#"{"metadata":{"annotations":{"cni.projectcalico.org/containerID":"cid1","cni.projectcalico.org/podIP":"10.244.1.5/32","cni.projectcalico.org/podIPs":"10.244.1.5/32"}},"spec":{"nodeName":"other"},"status":{"podIP":"10.244.1.5"}}"#;
+    let r = c.patch(status, SMP, add);
+    assert_eq!(r.status, 200, "{}", r.message());
+    let after = r.json();
+    assert_eq!(
+        after["metadata"]["annotations"]["cni.projectcalico.org/podIP"],
+        "10.244.1.5/32"
+    );
+    assert_eq!(after["spec"]["nodeName"], "node1");
+    assert_eq!(after["status"]["podIP"], "10.244.1.5");
+    assert_eq!(c.get(status).json(), after);
+    // Calico's DEL patch: the resourceVersion and uid it read are preconditions.
+    let del = |rv: &str, uid: &str| {
+        format!(
+            r#"{{"metadata":{{"annotations":{{"cni.projectcalico.org/podIP":"","cni.projectcalico.org/podIPs":""}},"resourceVersion":"{rv}","uid":"{uid}"}}}}"#
+        )
+    };
+    let uid = p["metadata"]["uid"].as_str().unwrap();
+    let r = c.patch(status, SMP, &del(&rv(&p).to_string(), uid));
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.message(),
+        "Operation cannot be fulfilled on pods \"p1\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+    let r = c.patch(
+        status,
+        SMP,
+        &del(
+            &rv(&after).to_string(),
+            "00000000-0000-4000-8000-000000000000",
+        ),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["details"],
+        json!({"name": "p1", "kind": "Pod", "causes": [{"reason": "FieldValueInvalid",
+               "message": "Invalid value: \"00000000-0000-4000-8000-000000000000\": field is immutable", "field": "metadata.uid"}]})
+    );
+    let r = c.patch(status, SMP, &del(&rv(&after).to_string(), uid));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["metadata"]["annotations"]["cni.projectcalico.org/podIP"],
+        ""
+    );
+    assert_eq!(
+        r.json()["metadata"]["annotations"]["cni.projectcalico.org/containerID"],
+        "cid1"
+    );
+    // The main resource cannot change the status; PUT on status keeps the spec.
+    let r = c.patch(
+        "/api/v1/namespaces/test/pods/p1",
+        SMP,
+        r#"{"status":{"podIP":"1.2.3.4"},"metadata":{"labels":{"b":"c"}}}"#,
+    );
+    assert_eq!(r.json()["status"]["podIP"], "10.244.1.5");
+    assert_eq!(
+        r.json()["metadata"]["labels"],
+        json!({"app": "x", "b": "c"})
+    );
+    let mut put = r.json();
+    put["spec"]["nodeName"] = json!("other");
+    put["status"]["phase"] = json!("Running");
+    let r = c.send("PUT", status, &put);
+    assert_eq!(r.status, 200, "{}", r.message());
+    assert_eq!(
+        (
+            r.json()["spec"]["nodeName"].clone(),
+            r.json()["status"]["phase"].clone()
+        ),
+        (json!("node1"), json!("Running"))
+    );
+    // Strategic merge of containers by name.
+    let r = c.patch(
+        "/api/v1/namespaces/test/pods/p1",
+        SMP,
+        r#"{"spec":{"containers":[{"name":"c","image":"busybox:2"}]}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.message());
+    assert_eq!(r.json()["spec"]["containers"][0]["image"], "busybox:2");
+    assert_eq!(
+        r.json()["spec"]["containers"][0]["terminationMessagePath"],
+        "/dev/termination-log"
+    );
+}
+
+#[test]
+fn structural_schemas_prune_default_and_validate() {
+    let api = start();
+    let mut c = Client::new(&api, Some(ADMIN_TOKEN));
+    // Unknown fields are pruned silently (a warning per field), known ones kept, nulls in
+    // nullable items kept, defaults applied.
+    let mut b = block("10-0-0-0-30", "10.0.0.0/30");
+    b["spec"]["bogus"] = json!({"x": 1});
+    b["spec"]["attributes"][0]["extra"] = json!(true);
+    b["spec"].as_object_mut().unwrap().remove("sequenceNumber");
+    b["metadata"]["bogus"] = json!("m");
+    b["status"] = json!({"x": 1});
+    let r = c.send("POST", &format!("{V1}/ipamblocks"), &b);
+    assert_eq!(r.status, 201, "{}", r.message());
+    let warnings: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "Warning")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(
+        warnings,
+        vec![
+            r#"299 - "unknown field \"metadata.bogus\"""#,
+            r#"299 - "unknown field \"spec.attributes[0].extra\"""#,
+            r#"299 - "unknown field \"spec.bogus\"""#,
+            r#"299 - "unknown field \"status\"""#,
+        ]
+    );
+    let stored = r.json();
+    assert!(stored["spec"].get("bogus").is_none() && stored.get("status").is_none());
+    assert!(stored["metadata"].get("bogus").is_none());
+    assert_eq!(
+        stored["spec"]["attributes"][0],
+        json!({"handle_id": "h", "secondary": {"node": "node1"}})
+    );
+    assert_eq!(stored["spec"]["allocations"], json!([0, null, null, null]));
+    assert_eq!(stored["spec"]["sequenceNumber"], 0);
+    // kubectl's fieldValidation=Strict turns them into a 400.
+    let mut b = block("10-0-0-4-30", "10.0.0.4/30");
+    b["spec"]["bogus"] = json!(1);
+    let r = c.send(
+        "POST",
+        &format!("{V1}/ipamblocks?fieldValidation=Strict"),
+        &b,
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.message(),
+        "strict decoding error: unknown field \"spec.bogus\""
+    );
+    // A type error: v1 BlockAffinity's `deleted` is a string.
+    let aff = json!({"apiVersion": "crd.projectcalico.org/v1", "kind": "BlockAffinity",
+                     "metadata": {"name": "node1-10-0-0-0-30"},
+                     "spec": {"state": "confirmed", "node": "node1", "type": "host", "cidr": "10.0.0.0/30", "deleted": false}});
+    let r = c.send("POST", &format!("{V1}/blockaffinities"), &aff);
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": "BlockAffinity.crd.projectcalico.org \"node1-10-0-0-0-30\" is invalid: spec.deleted: Invalid value: \"boolean\": spec.deleted in body must be of type string: \"boolean\"",
+               "reason": "Invalid",
+               "details": {"name": "node1-10-0-0-0-30", "group": "crd.projectcalico.org", "kind": "BlockAffinity",
+                           "causes": [{"reason": "FieldValueTypeInvalid",
+                                       "message": "Invalid value: \"boolean\": spec.deleted in body must be of type string: \"boolean\"",
+                                       "field": "spec.deleted"}]},
+               "code": 422})
+    );
+    // `null` in a non-nullable field is dropped, then the field is missing.
+    let mut b = block("10-0-0-8-30", "10.0.0.8/30");
+    b["spec"]["attributes"] = Value::Null;
+    let r = c.send("POST", &format!("{V1}/ipamblocks"), &b);
+    assert_eq!(r.status, 422);
+    assert_eq!(r.message(), "IPAMBlock.crd.projectcalico.org \"10-0-0-8-30\" is invalid: spec.attributes: Required value");
+    assert_eq!(
+        r.json()["details"]["causes"][0]["reason"],
+        "FieldValueRequired"
+    );
+    // Several errors are listed in brackets.
+    let mut h = handle("h2");
+    h["spec"] = json!({"block": {"10.0.0.0/26": "one"}});
+    let r = c.send("POST", &format!("{V1}/ipamhandles"), &h);
+    assert_eq!(
+        r.message(),
+        "IPAMHandle.crd.projectcalico.org \"h2\" is invalid: [spec.block.10.0.0.0/26: Invalid value: \"string\": spec.block.10.0.0.0/26 in body must be of type integer: \"string\", spec.handleID: Required value]"
+    );
+    // Names: a DNS-1123 subdomain (a container ID with `_` cannot name a handle).
+    let r = c.send(
+        "POST",
+        &format!("{V1}/ipamhandles"),
+        &handle("k8s-pod-network.a_b"),
+    );
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.message(),
+        "IPAMHandle.crd.projectcalico.org \"k8s-pod-network.a_b\" is invalid: metadata.name: Invalid value: \"k8s-pod-network.a_b\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    );
+    // Label values are at most 63 characters.
+    let mut h = handle("h3");
+    h["metadata"]["labels"] = json!({"projectcalico.org/hostname-hash": "x".repeat(64)});
+    let r = c.send("POST", &format!("{V1}/ipamhandles"), &h);
+    assert_eq!(
+        r.message(),
+        format!("IPAMHandle.crd.projectcalico.org \"h3\" is invalid: metadata.labels: Invalid value: \"{}\": must be no more than 63 characters", "x".repeat(64))
+    );
+    // generateName.
+    let mut h = handle("");
+    h["metadata"] = json!({"generateName": "h-"});
+    let r = c.send("POST", &format!("{V1}/ipamhandles"), &h);
+    assert_eq!(r.status, 201, "{}", r.message());
+    let name = r.json()["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("h-") && name.len() == 7, "{name}");
+    // Defaults from the CRD (IPPool assignmentMode) and the v1 IPAMConfig range.
+    let pool = api.create(
+        json!({"apiVersion": "crd.projectcalico.org/v1", "kind": "IPPool",
+                                 "metadata": {"name": "p"}, "spec": {"cidr": "10.244.0.0/16"}}),
+    );
+    assert_eq!(pool["spec"]["assignmentMode"], "Automatic");
+    let cfg = json!({"apiVersion": "crd.projectcalico.org/v1", "kind": "IPAMConfig", "metadata": {"name": "default"},
+                     "spec": {"strictAffinity": false, "autoAllocateBlocks": true, "maxBlocksPerHost": 3000000000i64}});
+    let r = c.send("POST", &format!("{V1}/ipamconfigs"), &cfg);
+    assert_eq!(
+        r.message(),
+        "IPAMConfig.crd.projectcalico.org \"default\" is invalid: spec.maxBlocksPerHost: Invalid value: 3000000000: spec.maxBlocksPerHost in body should be less than or equal to 2147483647"
+    );
+}
+
+#[test]
+fn native_v3_schemas() {
+    let api = KubeApi::start(KubeApiOptions {
+        groups: ApiGroups::V3,
+        ..KubeApiOptions::default()
+    });
+    let mut c = Client::new(&api, Some(CNI_TOKEN));
+    let v3 = "/apis/projectcalico.org/v3";
+    assert_eq!(c.get(&format!("{V1}/ipamblocks")).status, 404);
+    let mut b = block("10-0-0-0-30", "10.0.0.0/30");
+    b["apiVersion"] = json!("projectcalico.org/v3");
+    b["spec"]["affinity"] = json!("node:x");
+    b["spec"]["cidr"] = json!("10.0.0.0/33");
+    let r = c.send("POST", &format!("{v3}/ipamblocks"), &b);
+    assert_eq!(
+        r.message(),
+        "IPAMBlock.projectcalico.org \"10-0-0-0-30\" is invalid: [spec.affinity: Invalid value: \"node:x\": spec.affinity in body should match '^(host|virtual):[a-zA-Z0-9\\.\\-_]+$', spec.cidr: Invalid value: \"10.0.0.0/33\": spec.cidr in body must be of type cidr: \"10.0.0.0/33\"]"
+    );
+    let aff = json!({"apiVersion": "projectcalico.org/v3", "kind": "BlockAffinity", "metadata": {"name": "a"},
+                     "spec": {"state": "claimed", "node": "n", "cidr": "10.0.0.0/30"}});
+    let r = c.send("POST", &format!("{v3}/blockaffinities"), &aff);
+    assert_eq!(
+        r.message(),
+        "BlockAffinity.projectcalico.org \"a\" is invalid: spec.state: Unsupported value: \"claimed\": supported values: \"\", \"confirmed\", \"pending\", \"pendingDeletion\""
+    );
+    let mut aff = aff;
+    aff["spec"]["state"] = json!("pending");
+    let r = c.send("POST", &format!("{v3}/blockaffinities"), &aff);
+    assert_eq!(r.status, 201, "{}", r.message());
+    assert_eq!(r.json()["spec"]["deleted"], false, "CRD default");
+    let cfg = json!({"apiVersion": "projectcalico.org/v3", "kind": "IPAMConfiguration", "metadata": {"name": "default"}, "spec": {}});
+    let r = c.send("POST", &format!("{v3}/ipamconfigurations"), &cfg);
+    assert_eq!(r.status, 201, "{}", r.message());
+    assert_eq!(
+        r.json()["spec"],
+        json!({"autoAllocateBlocks": true, "maxBlocksPerHost": 0, "strictAffinity": false})
+    );
 }
