@@ -75,6 +75,10 @@ pub struct Invocation {
     stdin: Vec<u8>,
     timeout: Option<Duration>,
     memory_limit: Option<u64>,
+    /// A program (with its arguments) that runs the plugin: `<wrapper> <args> <plugin>`.
+    wrapper: Option<(PathBuf, Vec<OsString>)>,
+    /// Command-line arguments of the binary itself (plugins take none; test children do).
+    argv: Vec<OsString>,
 }
 
 impl Invocation {
@@ -85,6 +89,8 @@ impl Invocation {
             stdin: Vec::new(),
             timeout: None,
             memory_limit: None,
+            wrapper: None,
+            argv: Vec::new(),
         }
     }
 
@@ -155,10 +161,46 @@ impl Invocation {
         self
     }
 
+    /// Runs the plugin through `program`: `program args... <plugin>` (strace, unshare, ...),
+    /// with the same environment and stdin.
+    pub fn wrapped<I, A>(mut self, program: impl AsRef<Path>, args: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: AsRef<OsStr>,
+    {
+        self.wrapper = Some((
+            program.as_ref().to_path_buf(),
+            args.into_iter()
+                .map(|a| a.as_ref().to_os_string())
+                .collect(),
+        ));
+        self
+    }
+
+    /// Appends a command-line argument for the binary (a plugin takes none; a test binary
+    /// re-run as a child process does).
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.argv.push(arg.as_ref().to_os_string());
+        self
+    }
+
+    /// The plugin binary this runs.
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
     /// Runs the plugin to completion. Panics only if it cannot be started.
     pub fn run(&self) -> PluginRun {
         use std::os::unix::process::CommandExt;
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = match &self.wrapper {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
+        cmd.args(&self.argv);
         if self.timeout.is_some() {
             cmd.process_group(0);
         }
