@@ -50,6 +50,7 @@ struct Client {
     token: Option<String>,
     conn: Option<BufReader<Box<dyn Stream>>>,
     timeout: Option<Duration>,
+    accept: String,
 }
 
 impl Client {
@@ -76,6 +77,7 @@ impl Client {
             token: token.map(String::from),
             conn: None,
             timeout: None,
+            accept: "application/json".into(),
         }
     }
 
@@ -104,8 +106,8 @@ impl Client {
             self.conn = Some(self.connect()?);
         }
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\n",
-            self.addr
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAccept: {}\r\n",
+            self.addr, self.accept
         );
         if let Some(t) = &self.token {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
@@ -1041,4 +1043,276 @@ fn native_v3_schemas() {
         r.json()["spec"],
         json!({"autoAllocateBlocks": true, "maxBlocksPerHost": 0, "strictAffinity": false})
     );
+}
+
+/// Runs kubectl against `kubeconfig`; (success, stdout, stderr).
+fn kubectl(
+    kubeconfig: &std::path::Path,
+    cache: &std::path::Path,
+    args: &[&str],
+) -> (bool, String, String) {
+    let out = std::process::Command::new(KUBECTL)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .output()
+        .expect("run kubectl");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const KUBECTL: &str = "/usr/bin/kubectl";
+
+#[test]
+fn kubectl_speaks_the_protocol() {
+    if !std::path::Path::new(KUBECTL).exists() {
+        eprintln!("skipped: no {KUBECTL}");
+        return;
+    }
+    let api = start();
+    let dir = testkit::temp_dir();
+    let kc = api.write_kubeconfig(&dir.path().join("kubeconfig"), ADMIN_TOKEN);
+    let cache = dir.path().join("cache");
+    let run = |args: &[&str]| {
+        let (ok, out, err) = kubectl(&kc, &cache, args);
+        assert!(ok, "kubectl {args:?} failed: {err}");
+        out
+    };
+    let manifest = dir.path().join("objects.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata:\n  name: default-pool\nspec:\n  cidr: 10.244.0.0/16\n  ipipMode: Never\n  natOutgoing: true\n  nodeSelector: all()\n\
+         ---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: test\n\
+         ---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p1\n  namespace: test\n  labels:\n    app: x\nspec:\n  containers:\n  - name: c\n    image: busybox\n",
+    )
+    .unwrap();
+    let out = run(&["apply", "-f", manifest.to_str().unwrap()]);
+    assert_eq!(out, "ippool.crd.projectcalico.org/default-pool created\nnamespace/test created\npod/p1 created\n");
+    // The stored pool as kubectl shows it.
+    let pool: Value =
+        serde_json::from_str(&run(&["get", "ippool", "default-pool", "-o", "json"])).unwrap();
+    assert_eq!(pool["spec"]["cidr"], "10.244.0.0/16");
+    assert!(rv(&pool) > 0);
+    assert_eq!(pool["metadata"]["uid"].as_str().unwrap().len(), 36);
+    assert!(pool["metadata"]["creationTimestamp"].is_string());
+    assert!(
+        pool["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    // Apply again: unchanged, then configured (a merge patch for a custom resource).
+    assert_eq!(
+        run(&["apply", "-f", manifest.to_str().unwrap()]),
+        "ippool.crd.projectcalico.org/default-pool unchanged\nnamespace/test unchanged\npod/p1 unchanged\n"
+    );
+    // Patches: merge on the custom resource, strategic on the pod.
+    assert_eq!(
+        run(&[
+            "patch",
+            "ippool",
+            "default-pool",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"disabled":true}}"#
+        ]),
+        "ippool.crd.projectcalico.org/default-pool patched\n"
+    );
+    assert_eq!(
+        api.get("crd.projectcalico.org/v1", "ippools", None, "default-pool")
+            .unwrap()["spec"]["disabled"],
+        true
+    );
+    assert_eq!(
+        run(&[
+            "patch",
+            "pod",
+            "p1",
+            "-n",
+            "test",
+            "-p",
+            r#"{"metadata":{"annotations":{"a":"b"}}}"#
+        ]),
+        "pod/p1 patched\n"
+    );
+    let p = api.get("v1", "pods", Some("test"), "p1").unwrap();
+    assert_eq!(p["metadata"]["annotations"]["a"], "b");
+    // replace with a stale resourceVersion: the optimistic-lock conflict.
+    let stale = dir.path().join("stale.json");
+    std::fs::write(&stale, pool.to_string()).unwrap();
+    let (ok, _, err) = kubectl(&kc, &cache, &["replace", "-f", stale.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim_end(),
+        format!(
+            "Error from server (Conflict): error when replacing \"{}\": Operation cannot be fulfilled on ippools.crd.projectcalico.org \"default-pool\": the object has been modified; please apply your changes to the latest version and try again",
+            stale.display()
+        )
+    );
+    // Label selectors across namespaces, tables, errors.
+    assert_eq!(
+        run(&["get", "pods", "-A", "-l", "app=x", "-o", "name"]),
+        "pod/p1\n"
+    );
+    assert_eq!(run(&["get", "pods", "-A", "-l", "app=y", "-o", "name"]), "");
+    let table = run(&["get", "pods", "-n", "test"]);
+    assert!(
+        table.starts_with("NAME   READY   STATUS    RESTARTS   AGE\np1     0/1     Pending   0"),
+        "{table}"
+    );
+    let (ok, _, err) = kubectl(&kc, &cache, &["get", "ippool", "nope"]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim_end(),
+        "Error from server (NotFound): ippools.crd.projectcalico.org \"nope\" not found"
+    );
+    // Server-side field validation (kubectl sends fieldValidation=Strict).
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: crd.projectcalico.org/v1\nkind: IPPool\nmetadata:\n  name: bad\nspec:\n  cidr: 10.0.0.0/8\n  bogus: 1\n").unwrap();
+    let (ok, _, err) = kubectl(&kc, &cache, &["create", "-f", bad.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.contains("strict decoding error: unknown field \"spec.bogus\""),
+        "{err}"
+    );
+    // Delete.
+    assert_eq!(
+        run(&["delete", "pod", "p1", "-n", "test"]),
+        "pod \"p1\" deleted\n"
+    );
+    assert_eq!(
+        run(&["delete", "ippool", "default-pool"]),
+        "ippool.crd.projectcalico.org \"default-pool\" deleted\n"
+    );
+    assert!(api.list("crd.projectcalico.org/v1", "ippools").is_empty());
+    assert!(api.get("v1", "pods", Some("test"), "p1").is_none());
+    // The CNI user cannot list pods.
+    let cni_kc = api.write_kubeconfig(&dir.path().join("cni"), CNI_TOKEN);
+    let (ok, _, err) = kubectl(&cni_kc, &cache, &["get", "pods", "-n", "test"]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim_end(),
+        format!("Error from server (Forbidden): pods is forbidden: User \"{CNI_USER}\" cannot list resource \"pods\" in API group \"\" in the namespace \"test\"")
+    );
+}
+
+#[test]
+fn discovery_documents_follow_the_groups_option() {
+    for (groups, want) in [
+        (ApiGroups::V1, vec!["crd.projectcalico.org"]),
+        (ApiGroups::V3, vec!["projectcalico.org"]),
+        (
+            ApiGroups::Both,
+            vec!["crd.projectcalico.org", "projectcalico.org"],
+        ),
+    ] {
+        let api = KubeApi::start(KubeApiOptions {
+            groups,
+            ..KubeApiOptions::default()
+        });
+        let mut c = Client::new(&api, Some(CNI_TOKEN));
+        let apis = c.get("/apis").json();
+        assert_eq!(apis["kind"], "APIGroupList");
+        let names: Vec<&str> = apis["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, want);
+        assert_eq!(
+            apis["groups"][0]["preferredVersion"]["groupVersion"],
+            format!(
+                "{}/{}",
+                want[0],
+                if want[0] == "projectcalico.org" {
+                    "v3"
+                } else {
+                    "v1"
+                }
+            )
+        );
+        let core = c.get("/api").json();
+        assert_eq!(core["versions"], json!(["v1"]));
+        let v1 = c.get("/api/v1").json();
+        let pods_status = v1["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods/status")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            pods_status,
+            json!({"name": "pods/status", "singularName": "", "namespaced": true, "kind": "Pod", "verbs": ["get", "patch", "update"]})
+        );
+        let pods = v1["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "pods")
+            .cloned()
+            .unwrap();
+        assert_eq!(pods["shortNames"], json!(["po"]));
+        let gv = format!(
+            "/apis/{}/{}",
+            want[0],
+            if want[0] == "projectcalico.org" {
+                "v3"
+            } else {
+                "v1"
+            }
+        );
+        let list = c.get(&gv).json();
+        let blocks = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "ipamblocks")
+            .cloned()
+            .unwrap();
+        assert_eq!(
+            (blocks["kind"].clone(), blocks["namespaced"].clone()),
+            (json!("IPAMBlock"), json!(false))
+        );
+        assert_eq!(c.get("/apis/unknown.example.com/v1").status, 404);
+        // Aggregated discovery when asked for it (as kubectl and client-go do first).
+        c.accept =
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+                .into();
+        let r = c.get("/apis");
+        assert_eq!(
+            r.header("Content-Type"),
+            Some("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList")
+        );
+        let agg = r.json();
+        assert_eq!(agg["kind"], "APIGroupDiscoveryList");
+        let names: Vec<&str> = agg["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, want);
+        let core = c.get("/api").json();
+        let pods = core["items"][0]["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "pods")
+            .cloned()
+            .unwrap();
+        assert_eq!(pods["subresources"][0]["subresource"], "status");
+        assert_eq!(pods["scope"], "Namespaced");
+        c.accept = "application/json".into();
+        let version = c.get("/version").json();
+        assert_eq!(
+            (version["major"].clone(), version["minor"].clone()),
+            (json!("1"), json!("32"))
+        );
+    }
 }

@@ -20,6 +20,7 @@ use super::schema;
 use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, BadValue, FieldError};
 use super::store::Store;
+use super::table;
 use super::util::{self, go_quote, parse_query};
 use super::wire::{self, Style};
 use super::RequestRecord;
@@ -285,6 +286,20 @@ fn non_resource(st: &State, req: &Request) -> Response {
     match req.path.trim_end_matches('/') {
         "/healthz" | "/livez" | "/readyz" => text_response(200, "ok"),
         "/version" => json_response(200, &discovery::version(), Style::Typed),
+        p @ ("/api" | "/apis")
+            if discovery::wants_aggregated(req.header("Accept").unwrap_or("")) =>
+        {
+            let mut r = json_response(
+                200,
+                &discovery::aggregated(&st.registry, p == "/api"),
+                Style::Typed,
+            );
+            r.headers.retain(|(k, _)| k != "Content-Type");
+            r.headers
+                .push(("Content-Type".into(), discovery::AGGREGATED.into()));
+            r.headers.push(("Vary".into(), "Accept".into()));
+            r
+        }
         "/api" => json_response(200, &discovery::api_versions(&st.address), Style::Typed),
         "/apis" => json_response(200, &discovery::group_list(&st.registry), Style::Typed),
         p => {
@@ -351,6 +366,18 @@ fn reply(rd: &ResourceDef, code: u16, body: &Value, warnings: &[String]) -> Resp
     r
 }
 
+/// A GET answer: the object or list, or a Table of it when the client asks for one.
+fn get_reply(rd: &ResourceDef, req: &Request, body: &Value) -> Response {
+    if table::wanted(req.header("Accept").unwrap_or("")) {
+        let mut r = json_response(200, &table::of(rd, body), Style::Typed);
+        r.headers.retain(|(k, _)| k != "Content-Type");
+        r.headers
+            .push(("Content-Type".into(), table::CONTENT_TYPE.into()));
+        return r;
+    }
+    reply(rd, 200, body, &[])
+}
+
 fn resource(
     st: &State,
     id: &Identity,
@@ -390,14 +417,14 @@ fn resource(
     match (req.method.as_str(), name.is_empty(), sub) {
         ("GET" | "HEAD", false, None | Some("status")) => {
             let obj = get(st, &rd, ns, name)?;
-            Ok(reply(&rd, 200, &obj, &[]))
+            Ok(get_reply(&rd, req, &obj))
         }
         ("GET" | "HEAD", true, None) => {
             if info.verb == "watch" {
                 return Err(ApiError::method_not_allowed());
             }
             let list = list(st, &rd, ns, q)?;
-            Ok(reply(&rd, 200, &list, &[]))
+            Ok(get_reply(&rd, req, &list))
         }
         ("POST", true, None) => {
             let opts = write_opts(q)?;

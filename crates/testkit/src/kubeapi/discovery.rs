@@ -76,3 +76,66 @@ pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Value {
                "groupVersion": format!("{group}/{version}"), "resources": resources})
     }
 }
+
+/// The media type of aggregated discovery (`apidiscovery.k8s.io/v2`), which kubectl and
+/// client-go ask for first on `/api` and `/apis`.
+pub const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether an `Accept` header asks for aggregated discovery v2.
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|a| {
+        let params: Vec<&str> = a.split(';').map(str::trim).collect();
+        params.contains(&"g=apidiscovery.k8s.io")
+            && params.contains(&"v=v2")
+            && params.contains(&"as=APIGroupDiscoveryList")
+    })
+}
+
+/// `GET /api` or `/apis` as an APIGroupDiscoveryList: the core group, or the API groups.
+pub fn aggregated(reg: &Registry, core: bool) -> Value {
+    let gvs: Vec<(&str, &str)> = if core { vec![("", "v1")] } else { reg.groups() };
+    let items: Vec<Value> = gvs
+        .into_iter()
+        .map(|(g, v)| {
+            let resources: Vec<Value> = reg
+                .defs
+                .iter()
+                .filter(|d| d.group == g && d.version == v)
+                .map(|d| {
+                    let mut r = json!({"resource": d.plural,
+                                       "responseKind": {"group": d.group, "version": d.version, "kind": d.kind},
+                                       "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+                                       "singularResource": d.singular, "verbs": d.verbs()});
+                    if !d.short_names.is_empty() {
+                        r["shortNames"] = json!(d.short_names);
+                    }
+                    if !d.categories.is_empty() {
+                        r["categories"] = json!(d.categories);
+                    }
+                    let subs: Vec<Value> = d
+                        .subresources
+                        .iter()
+                        .map(|s| match *s {
+                            "token" => json!({"subresource": "token",
+                                              "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+                                              "verbs": ["create"]}),
+                            s => json!({"subresource": s,
+                                        "responseKind": {"group": d.group, "version": d.version, "kind": d.kind},
+                                        "verbs": ["get", "patch", "update"]}),
+                        })
+                        .collect();
+                    if !subs.is_empty() {
+                        r["subresources"] = Value::Array(subs);
+                    }
+                    r
+                })
+                .collect();
+            let mut meta = json!({"creationTimestamp": null});
+            if !g.is_empty() {
+                meta["name"] = json!(g);
+            }
+            json!({"metadata": meta, "versions": [{"version": v, "resources": resources, "freshness": "Current"}]})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}

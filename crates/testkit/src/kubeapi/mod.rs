@@ -19,6 +19,7 @@ mod schema;
 mod selector;
 mod status;
 mod store;
+mod table;
 mod util;
 mod wire;
 
