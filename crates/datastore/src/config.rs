@@ -244,6 +244,7 @@ impl DatastoreConfig {
                     .map_err(|e| crate::kubernetes::errors_to_datastore(e, "kubernetes"))?;
                 Ok(Datastore::new(Box::new(crate::kubernetes::KubeStore::new(
                     client,
+                    k.sources.clone(),
                     &k.api_group,
                 ))))
             }

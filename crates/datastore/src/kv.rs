@@ -64,6 +64,29 @@ pub trait Kv: Send + Sync {
     /// The store's current revision: the revision of the latest write.
     fn revision(&self) -> Result<Revision>;
 
+    /// Requests must end within `after` from now (Calico's context deadlines: `calico -t`'s
+    /// 2 s, calico-ipam's 90 s after the host lock). Backends with their own per-request
+    /// deadline (etcd) keep it.
+    fn set_timeout(&self, _after: Option<std::time::Duration>) {}
+
+    /// True when WorkloadEndpoints are not stored but derived from something else (pods, on
+    /// Kubernetes): nothing to garbage-collect, and listing them all is not the CNI's to do.
+    fn derives_endpoints(&self) -> bool {
+        false
+    }
+
+    /// Brings `host`'s objects stored in an older format up to date (libcalico-go's IPAM
+    /// `UpgradeHost`; on Kubernetes: labels on block affinities made before Calico v3.31, which
+    /// label-selected listings would miss). Idempotent.
+    fn upgrade_host(&self, _host: &str) -> Result<()> {
+        Ok(())
+    }
+
+    /// The Kubernetes API client of a Kubernetes backend, and the settings it was made from.
+    fn kube_client(&self) -> Option<(&kubeclient::Client, &kubeclient::Sources)> {
+        None
+    }
+
     /// Whether [`Kv::read_many`] saves round trips (etcd: one `Txn`; the local store: one lock).
     /// Where it does not (the Kubernetes API has no batched reads), the typed layer reads each
     /// key when it is needed instead of all up front.

@@ -103,7 +103,33 @@ impl Datastore {
         self.kv.as_ref()
     }
 
-    /// `etcdv3` or `local`.
+    /// The Kubernetes backend's API client, if it was configured from `sources` exactly: then
+    /// a plugin's own Kubernetes reads can share its connection (one TLS handshake per run)
+    /// and the objects it already read.
+    pub fn kube_client_for(&self, sources: &kubeclient::Sources) -> Option<&kubeclient::Client> {
+        self.kv
+            .kube_client()
+            .filter(|(_, s)| *s == sources)
+            .map(|(c, _)| c)
+    }
+
+    /// Requests end within `after` from now (see [`Kv::set_timeout`]).
+    pub fn set_timeout(&self, after: Option<std::time::Duration>) {
+        self.kv.set_timeout(after);
+    }
+
+    /// See [`Kv::upgrade_host`].
+    pub fn upgrade_host(&self, host: &str) -> Result<()> {
+        self.forget_prefetched();
+        self.kv.upgrade_host(host)
+    }
+
+    /// WorkloadEndpoints are derived (from pods), not stored (see [`Kv::derives_endpoints`]).
+    pub fn derives_endpoints(&self) -> bool {
+        self.kv.derives_endpoints()
+    }
+
+    /// `etcdv3`, `kubernetes` or `local`.
     pub fn backend(&self) -> &'static str {
         self.kv.backend()
     }
@@ -214,11 +240,29 @@ impl Datastore {
 
     /// The IPAM settings in force: the stored ones, or libcalico-go's defaults (automatic block
     /// allocation on, strict affinity off) when none are stored.
+    ///
+    /// On Kubernetes, Calico v3.31/v3.32's `GetIPAMConfig` creates `ipamconfigs/default`
+    /// with those defaults when it is missing (a race with another node is fine: theirs
+    /// stands), so the cluster shows the settings in force; so does this.
     pub fn ipam_config(&self) -> Result<IpamConfig> {
-        Ok(self
-            .get(&IpamConfigKey)?
-            .map(|v| v.value)
-            .unwrap_or_else(IpamConfig::calico_default))
+        if let Some(v) = self.get(&IpamConfigKey)? {
+            return Ok(v.value);
+        }
+        let default = IpamConfig::calico_default();
+        if self.backend() != crate::config::KUBERNETES {
+            return Ok(default);
+        }
+        let created = IpamConfig {
+            kube_virt_vm_address_persistence: Some(
+                crate::model::VM_ADDRESS_PERSISTENCE_ENABLED.to_string(),
+            ),
+            ..default
+        };
+        match self.create(&IpamConfigKey, &created) {
+            Ok(_) => Ok(created),
+            Err(e) if e.is_already_exists() => self.get(&IpamConfigKey)?.map(|v| v.value).ok_or(e),
+            Err(e) => Err(e),
+        }
     }
 
     // ---- v3 resources ----------------------------------------------------------------------

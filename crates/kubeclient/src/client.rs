@@ -7,6 +7,7 @@
 //! its own TLS stack would multiply the binary (and so its RSS and start-up cost). The TLS
 //! stack is the rustls the datastore's etcd client already links, driven synchronously.
 
+use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -90,6 +91,8 @@ pub struct Client {
     deadline: Mutex<Option<Instant>>,
     /// Requests sent (retries included): what a datastore benchmark counts.
     sent: AtomicU64,
+    /// The body of each path's last successful GET, for [`Client::get_recent`].
+    recent: Mutex<HashMap<String, Value>>,
 }
 
 impl Client {
@@ -126,6 +129,7 @@ impl Client {
             idle: Mutex::new(Vec::new()),
             deadline: Mutex::new(None),
             sent: AtomicU64::new(0),
+            recent: Mutex::new(HashMap::new()),
         })
     }
 
@@ -306,7 +310,28 @@ impl Client {
     }
 
     pub fn get(&self, path: &str) -> Result<Value, Error> {
-        self.call("GET", path, None)
+        let v = self.call("GET", path, None)?;
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// What this client's last GET of `path` answered, or a new GET: for a reader that may
+    /// use an object this run read moments ago (the calico plugin reads a pod for its
+    /// endpoint and again for its labels; Calico makes two requests, this makes one).
+    pub fn get_recent(&self, path: &str) -> Result<Value, Error> {
+        let known = self
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+            .cloned();
+        match known {
+            Some(v) => Ok(v),
+            None => self.get(path),
+        }
     }
 
     /// GET, with 404 as `None`.

@@ -26,7 +26,7 @@ pub fn run(args: &CmdArgs) -> Result<(), CniError> {
     let ds = crate::open(&raw, &node)?;
     let ipam = Ipam::new(&ds);
     let prefix = format!("{}.", conf.name);
-    let _lock = crate::lock::acquire(&conf.ipam_lock_file);
+    let _lock = crate::lock::acquire(&conf.ipam_lock_file, &ds);
     let mut errors = Vec::new();
     for (key, handle) in ds.list(&HandleList).map_err(|e| e.to_cni())? {
         let Some(container) = key.id.strip_prefix(&prefix) else {

@@ -9,10 +9,21 @@ use std::path::Path;
 
 pub const DEFAULT_LOCK_FILE: &str = "/var/run/calico/ipam.lock";
 
+/// How long the IPAM work under the lock may take: Calico's context, started once the lock is
+/// held, so time spent waiting for the lock does not count.
+pub const IPAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
 /// Held until dropped (closing the descriptor drops the flock).
 pub struct HostLock(#[allow(dead_code)] Option<File>);
 
-pub fn acquire(path: &str) -> HostLock {
+/// Takes the host lock, then starts the datastore's 90 s deadline.
+pub fn acquire(path: &str, ds: &datastore::Datastore) -> HostLock {
+    let lock = acquire_lock(path);
+    ds.set_timeout(Some(IPAM_TIMEOUT));
+    lock
+}
+
+fn acquire_lock(path: &str) -> HostLock {
     let path = if path.is_empty() {
         DEFAULT_LOCK_FILE
     } else {

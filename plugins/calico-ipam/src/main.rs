@@ -8,6 +8,7 @@ mod config;
 mod gc;
 mod lock;
 mod status;
+mod upgrade;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -50,7 +51,9 @@ impl Plugin for CalicoIpam {
         let ipam = Ipam::new(&ds);
         let ips: Vec<IpNetwork> = match cni_args.ip {
             Some(ip) => {
-                let _lock = lock::acquire(&conf.ipam_lock_file);
+                let _lock = lock::acquire(&conf.ipam_lock_file, &ds);
+                upgrade::maybe_upgrade_host(&conf.ipam_lock_file, &ds, &node)
+                    .map_err(|e| e.to_cni())?;
                 ipam.assign_ip(ip, &handle, &attrs, &node)
                     .map_err(|e| e.to_cni())?;
                 vec![IpNetwork::from(ip)]
@@ -83,7 +86,7 @@ impl Plugin for CalicoIpam {
         let ds = open(&raw, &node)?;
         let cni_args = config::args(&args.args)?;
         let ipam = Ipam::new(&ds);
-        let _lock = lock::acquire(&conf.ipam_lock_file);
+        let _lock = lock::acquire(&conf.ipam_lock_file, &ds);
         let handles = [
             cni_args.legacy_handle(&args.container_id),
             format!("{}.{}", conf.name, args.container_id),
@@ -133,7 +136,7 @@ fn auto_assign(
     namespace: &str,
 ) -> Result<Vec<IpNetwork>, CniError> {
     let (num4, num6) = (conf.num4(), conf.num6());
-    let namespace_labels = namespace_labels(conf, namespace)?;
+    let namespace_labels = namespace_labels(conf, ds, namespace)?;
     let v4pools = pools::resolve(ds, &conf.ipam.ipv4_pools, true).map_err(|e| e.to_cni())?;
     let v6pools = pools::resolve(ds, &conf.ipam.ipv6_pools, false).map_err(|e| e.to_cni())?;
     let args = AutoAssignArgs {
@@ -148,7 +151,7 @@ fn auto_assign(
         namespace_labels,
     };
     let (v4, v6) = {
-        let _lock = lock::acquire(&conf.ipam_lock_file);
+        let _lock = lock::acquire(&conf.ipam_lock_file, ds);
         ipam.auto_assign(&args).map_err(|e| e.to_cni())?
     };
     let release = |ips: &[IpNetwork]| {
@@ -187,12 +190,22 @@ fn auto_assign(
 /// a namespace, as Calico's calico-ipam does; a failed read fails the ADD. Empty otherwise.
 fn namespace_labels(
     conf: &config::Conf,
+    ds: &Datastore,
     namespace: &str,
 ) -> Result<BTreeMap<String, String>, CniError> {
     if namespace.is_empty() || !conf.has_kubernetes() {
         return Ok(BTreeMap::new());
     }
-    let client = kubeclient::Client::new(&conf.kube_settings())?;
+    // The datastore's connection when it is this API with the same settings.
+    let settings = conf.kube_settings();
+    let own;
+    let client = match ds.kube_client_for(&settings.sources()) {
+        Some(c) => c,
+        None => {
+            own = kubeclient::Client::new(&settings)?;
+            &own
+        }
+    };
     let ns = client.get(&format!("/api/v1/namespaces/{namespace}"))?;
     Ok(ns
         .pointer("/metadata/labels")
@@ -232,11 +245,16 @@ pub(crate) fn ensure_local_node(ds: &Datastore, node: &str) -> Result<(), IpamEr
 }
 
 fn main() {
-    // Calico parses its flags before skel: `-v` prints the version.
+    // Calico parses its flags before skel: `-v` prints the version, `-upgrade` migrates
+    // host-local's allocations.
     if let Some(flag) = std::env::args().nth(1) {
-        if flag == "-v" || flag == "--v" {
-            println!("v{}", env!("CARGO_PKG_VERSION"));
-            std::process::exit(0);
+        match flag.as_str() {
+            "-v" | "--v" => {
+                println!("v{}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            "-upgrade" | "--upgrade" => std::process::exit(upgrade::run()),
+            _ => {}
         }
     }
     skel::run(

@@ -209,6 +209,8 @@ both!(del_nothing_and_legacy_handle, |b: common::Backend| {
 
 both!(attributes_and_unknown_args, |b: common::Backend| {
     b.pool("p1", "192.168.0.0/16", |_| {});
+    // With a kubeconfig (KDD) calico-ipam reads the pod's namespace.
+    b.namespace("ns", json!({}));
     let c = b.conf("1.0.0", "node1", json!({}));
     let r = b.run(
         "ADD",
@@ -265,8 +267,8 @@ both!(
 
 both!(status_checks_datastore_and_pools, |b: common::Backend| {
     let c = b.conf("1.1.0", "node1", json!({}));
-    if b.etcd.is_some() {
-        // etcd: nothing has made the datastore ready yet.
+    if b.etcd.is_some() || b.is_kdd() {
+        // etcd, KDD: nothing has made the datastore ready yet (calico-node does).
         let r = b.run("STATUS", "", "", &c);
         assert_eq!(r.json()["code"], 50, "{}", r.stdout);
         b.ds()
@@ -354,62 +356,11 @@ both!(result_in_every_version, |b: common::Backend| {
     assert!(b.allocations().is_empty());
 });
 
-/// A stand-in for the Kubernetes API (no apiserver can be installed here): serves
-/// `GET /api/v1/namespaces/<name>` from `namespaces` (name → labels), 404 otherwise, over
-/// plain HTTP on a loopback port, until the test process ends.
-fn namespace_api(namespaces: &[(&str, Value)]) -> String {
-    use std::io::{BufRead, BufReader, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let objects: std::collections::BTreeMap<String, Value> = namespaces
-        .iter()
-        .map(|(n, labels)| {
-            (
-                format!("/api/v1/namespaces/{n}"),
-                json!({"kind": "Namespace", "apiVersion": "v1",
-                       "metadata": {"name": n, "labels": labels}}),
-            )
-        })
-        .collect();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(&stream);
-            let mut line = String::new();
-            if reader.read_line(&mut line).is_err() {
-                continue;
-            }
-            let path = line.split(' ').nth(1).unwrap_or("").to_string();
-            loop {
-                let mut h = String::new();
-                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                    break;
-                }
-            }
-            let (status, body) = match objects.get(&path) {
-                Some(o) => ("200 OK", o.to_string()),
-                None => (
-                    "404 Not Found",
-                    json!({"kind": "Status", "message": format!("namespaces \"{}\" not found",
-                           path.rsplit('/').next().unwrap_or(""))})
-                    .to_string(),
-                ),
-            };
-            let mut s = &stream;
-            let _ = write!(
-                s,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    url
-}
-
 // §8: with the Kubernetes API configured (`policy.type: k8s` here) and a namespace in
 // CNI_ARGS, pools are chosen by their `namespaceSelector` against the namespace's labels;
 // without a namespace only pools with no namespace selector qualify; a namespace the API
-// cannot return fails the ADD. Runs against a stand-in API server because no apiserver can
-// be installed here.
+// cannot return fails the ADD. Runs against testkit's stand-in API server (no apiserver can
+// be installed here): on KDD the datastore's own, else one just for the namespaces.
 both!(pools_by_namespace_selector, |b: common::Backend| {
     b.pool("team-a", "10.10.0.0/16", |s| {
         s.namespace_selector = "team == 'a'".into()
@@ -417,14 +368,12 @@ both!(pools_by_namespace_selector, |b: common::Backend| {
     b.pool("team-b", "10.20.0.0/16", |s| {
         s.namespace_selector = "team == 'b'".into()
     });
-    let api = namespace_api(&[
-        ("ns-a", json!({"team": "a"})),
-        ("ns-b", json!({"team": "b"})),
-        ("ns-c", json!({"team": "c"})),
-    ]);
+    for (ns, team) in [("ns-a", "a"), ("ns-b", "b"), ("ns-c", "c")] {
+        b.namespace(ns, json!({"team": team}));
+    }
     let mut conf = b.conf("1.0.0", "node1", json!({}));
     conf["policy"] = json!({"type": "k8s"});
-    conf["kubernetes"] = json!({"k8s_api_root": api});
+    conf["kubernetes"] = json!({"kubeconfig": b.kubeconfig()});
     let k8s = |ns: &str, pod: &str| format!("K8S_POD_NAMESPACE={ns};K8S_POD_NAME={pod}");
 
     let r = b.run("ADD", "c1", &k8s("ns-a", "p1"), &conf);
@@ -445,6 +394,10 @@ both!(pools_by_namespace_selector, |b: common::Backend| {
     assert_eq!(r.json()["msg"], "namespaces \"ns-gone\" not found");
 
     // No Kubernetes configured: no namespace labels, so neither selecting pool qualifies.
+    if b.is_kdd() {
+        // (The Kubernetes datastore always has the API.)
+        return;
+    }
     let plain = b.conf("1.0.0", "node1", json!({}));
     let r = b.run("ADD", "c5", &k8s("ns-a", "p5"), &plain);
     assert_eq!(r.code, 1, "{}", r.stdout);

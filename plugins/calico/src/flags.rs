@@ -46,6 +46,8 @@ pub fn print_error(msg: &str, details: &str) {
     println!("{}", e.to_json());
 }
 
+const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `calico -t`: the datastore must answer and say it is ready.
 pub fn test_connection() -> i32 {
     let mut stdin = Vec::new();
@@ -53,6 +55,8 @@ pub fn test_connection() -> i32 {
     let r = (|| -> Result<(), CniError> {
         let loaded = crate::config::load(&stdin)?;
         let ds = datastore::Datastore::from_netconf(&loaded.raw).map_err(ds_err)?;
+        // Calico's test mode gives each request 2 s.
+        ds.set_timeout(Some(TEST_TIMEOUT));
         let ctx_ready = ds
             .cluster_information()
             .map_err(ds_err)?
@@ -65,7 +69,10 @@ pub fn test_connection() -> i32 {
         }
         // With a kubeconfig, the API server must answer too.
         if !loaded.conf.kubernetes.kubeconfig.is_empty() {
-            crate::k8s::client(&loaded.conf)?.get("/version")?;
+            let api = crate::k8s::Api::new(&ds, &loaded.conf);
+            let client = api.client()?;
+            client.set_timeout(Some(TEST_TIMEOUT));
+            client.get("/version")?;
         }
         Ok(())
     })();

@@ -19,7 +19,12 @@ pub fn gc(args: &CmdArgs) -> Result<(), CniError> {
         NetConf::parse(&args.stdin_data).map_err(|e| CniError::new(code::DECODING_FAILURE, e))?;
     let ipam_result = delegate::delegate_gc(&ctx.conf.ipam.ipam_type, &args.stdin_data, args);
     // libcni's rule: no list → nothing is known to be stale; `null` or `[]` → none is live.
-    if let Some(valid) = cni.gc_valid_attachments() {
+    // Endpoints derived from pods (Kubernetes datastore) are not ours to collect: they go
+    // with their pods.
+    let valid = cni
+        .gc_valid_attachments()
+        .filter(|_| !ctx.ds.derives_endpoints());
+    if let Some(valid) = valid {
         let eps = ctx
             .ds
             .list_resources(&ResourceList::<WorkloadEndpointSpec>::all())

@@ -24,14 +24,7 @@ pub fn plan(ctx: &Context, args: &CmdArgs) -> Result<Plan, CniError> {
     let mut stdin = args.stdin_data.clone();
     // The API is only needed for `usePodCidr` and `policy.type: k8s` (Calico builds a client on
     // every k8s ADD; here a config without a kubeconfig works for the rest).
-    let cell = std::cell::OnceCell::new();
-    let client = || -> Result<&kubeclient::Client, CniError> {
-        if let Some(c) = cell.get() {
-            return Ok(c);
-        }
-        let c = crate::k8s::client(conf)?;
-        Ok(cell.get_or_init(|| c))
-    };
+    let api = crate::k8s::Api::new(&ctx.ds, conf);
 
     let mut routes: Vec<IpNetwork> = Vec::new();
     if conf.ipam.ipam_type == "host-local" {
@@ -41,7 +34,7 @@ pub fn plan(ctx: &Context, args: &CmdArgs) -> Result<Plan, CniError> {
             conf.kubernetes.node_name.clone()
         };
         let replaced = pod_cidr::replace(&stdin, || {
-            let n = client()?.get(&format!("/api/v1/nodes/{node}"))?;
+            let n = api.get(&format!("/api/v1/nodes/{node}"))?;
             pod_cidr::by_family(&node, &n)
         })?;
         if let Some(new) = replaced {
@@ -60,10 +53,9 @@ pub fn plan(ctx: &Context, args: &CmdArgs) -> Result<Plan, CniError> {
     let mut info = pod::PodInfo::default();
     let policy_k8s = conf.policy.policy_type == "k8s";
     if policy_k8s {
-        let c = client()?;
-        let ns = c.get(&format!("/api/v1/namespaces/{}", ids.namespace))?;
+        let ns = api.get(&format!("/api/v1/namespaces/{}", ids.namespace))?;
         let ns_annotations = pod::string_map(ns.pointer("/metadata/annotations"));
-        let p = c.get(&format!(
+        let p = api.get(&format!(
             "/api/v1/namespaces/{}/pods/{}",
             ids.namespace, ids.pod
         ))?;

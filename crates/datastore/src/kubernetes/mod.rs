@@ -63,6 +63,7 @@ struct Seen {
 
 pub struct KubeStore {
     client: Client,
+    sources: kubeclient::Sources,
     /// `calico_api_group`, when pinned.
     pinned: Option<ApiGroup>,
     discovered: OnceLock<ApiGroup>,
@@ -100,10 +101,12 @@ fn uid_of(obj: &Value) -> String {
 }
 
 impl KubeStore {
-    /// A store over `client`; `api_group` is `calico_api_group` (empty: discover it).
-    pub fn new(client: Client, api_group: &str) -> KubeStore {
+    /// A store over `client` (made from `sources`); `api_group` is `calico_api_group`
+    /// (empty: discover it).
+    pub fn new(client: Client, sources: kubeclient::Sources, api_group: &str) -> KubeStore {
         KubeStore {
             client,
+            sources,
             pinned: (!api_group.is_empty()).then(|| ApiGroup::parse(api_group)),
             discovered: OnceLock::new(),
             seen: Mutex::new(HashMap::new()),
@@ -632,6 +635,51 @@ impl Kv for KubeStore {
 
     fn batches_reads(&self) -> bool {
         false
+    }
+
+    fn set_timeout(&self, after: Option<std::time::Duration>) {
+        self.client.set_timeout(after);
+    }
+
+    fn derives_endpoints(&self) -> bool {
+        true
+    }
+
+    fn upgrade_host(&self, host: &str) -> Result<()> {
+        let selector = format!(
+            "labelSelector={}",
+            percent_encode(&format!("!{LABEL_AFFINITY_TYPE}"))
+        );
+        for pair in self.crd_list(&Kind::Affinity, &selector)? {
+            let Some(Target::Affinity(key)) = route::target(&pair.key) else {
+                continue;
+            };
+            if key.host != host {
+                continue;
+            }
+            // Rewritten as is: the write adds the labels. A lost race is someone else's
+            // (newer, labelled) write.
+            let target = Target::Affinity(key.clone());
+            let name = crate::names::affinity_name(&key.host, &key.cidr);
+            match self.crd_write(
+                &pair.key,
+                &target,
+                &Kind::Affinity,
+                &name,
+                &pair.value,
+                Some(pair.revision),
+            ) {
+                Ok(_)
+                | Err(DatastoreError::Conflict { .. })
+                | Err(DatastoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn kube_client(&self) -> Option<(&Client, &kubeclient::Sources)> {
+        Some((&self.client, &self.sources))
     }
 
     fn get(&self, key: &str) -> Result<Option<KvPair>> {

@@ -1,5 +1,6 @@
-//! One fixture per backend (a local store in a temp dir, a real etcd) and helpers to run the
-//! calico-ipam binary as a runtime would.
+//! One fixture per backend (a local store in a temp dir, a real etcd, the Kubernetes datastore
+//! on testkit's stand-in API server — no kube-apiserver can be installed here) and helpers to
+//! run the calico-ipam binary as a runtime would.
 
 #![allow(dead_code)]
 
@@ -9,14 +10,21 @@ use datastore::resources::{IpPool, IpPoolSpec, Node, NodeSpec};
 use datastore::{BlockList, Datastore, HandleList};
 use serde_json::{json, Value};
 use testkit::{EtcdServer, Invocation, PluginRun};
+use testkit::{KubeApi, KubeApiOptions, ADMIN_TOKEN, CNI_TOKEN};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_calico-ipam");
 pub const NET: &str = "net1";
 
 pub struct Backend {
+    /// The NetConf keys the plugin is given.
     pub keys: Value,
     pub dir: tempfile::TempDir,
     pub etcd: Option<EtcdServer>,
+    /// KDD: the stand-in API server, and the keys of the test's own (admin) client.
+    pub kube: Option<KubeApi>,
+    admin_keys: Option<Value>,
+    /// A stand-in API server for local and etcd backends, started on first use.
+    extra_api: std::sync::OnceLock<KubeApi>,
 }
 
 impl Backend {
@@ -33,18 +41,103 @@ impl Backend {
         Backend::finish(keys, testkit::temp_dir(), Some(server))
     }
 
-    fn finish(keys: Value, dir: tempfile::TempDir, etcd: Option<EtcdServer>) -> Backend {
-        let b = Backend { keys, dir, etcd };
+    /// The Kubernetes datastore, as the operator deploys it: the plugin gets a kubeconfig with
+    /// the calico-cni-plugin service account's token (so its RBAC applies) and the v1 group.
+    pub fn kdd() -> Backend {
+        let dir = testkit::temp_dir();
+        let api = KubeApi::start(KubeApiOptions::default());
+        let kdd_keys = |token: &str, file: &str| {
+            let kc = api.write_kubeconfig(&dir.path().join(file), token);
+            json!({"datastore_type": "kubernetes",
+                   "calico_api_group": "crd.projectcalico.org/v1",
+                   "kubernetes": {"kubeconfig": kc.display().to_string()}})
+        };
+        let keys = kdd_keys(CNI_TOKEN, "calico-kubeconfig");
+        let admin = kdd_keys(ADMIN_TOKEN, "admin-kubeconfig");
+        let b = Backend {
+            keys,
+            dir,
+            etcd: None,
+            kube: Some(api),
+            admin_keys: Some(admin),
+            extra_api: Default::default(),
+        };
         b.node("node1", &[]);
         b
     }
 
-    pub fn ds(&self) -> Datastore {
-        Datastore::from_netconf(&self.keys).expect("open datastore")
+    fn finish(keys: Value, dir: tempfile::TempDir, etcd: Option<EtcdServer>) -> Backend {
+        let b = Backend {
+            keys,
+            dir,
+            etcd,
+            kube: None,
+            admin_keys: None,
+            extra_api: Default::default(),
+        };
+        b.node("node1", &[]);
+        b
     }
 
-    /// A Calico Node with labels (calico-node would create it).
+    pub fn is_kdd(&self) -> bool {
+        self.kube.is_some()
+    }
+
+    /// The Kubernetes API: the datastore's on KDD, else one started for this backend (for a
+    /// namespace's labels).
+    pub fn api(&self) -> &KubeApi {
+        self.kube
+            .as_ref()
+            .or_else(|| self.extra_api.get())
+            .unwrap_or_else(|| {
+                self.extra_api
+                    .get_or_init(|| KubeApi::start(KubeApiOptions::default()))
+            })
+    }
+
+    /// A kubeconfig for the plugin (the calico-cni-plugin service account) to [`Backend::api`].
+    pub fn kubeconfig(&self) -> String {
+        self.api()
+            .write_kubeconfig(&self.dir.path().join("plugin-kubeconfig"), CNI_TOKEN)
+            .display()
+            .to_string()
+    }
+
+    /// A Namespace with labels.
+    pub fn namespace(&self, name: &str, labels: Value) {
+        self.api()
+            .create(json!({"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": name, "labels": labels}}));
+    }
+
+    /// The test's own client: on KDD an administrator's (the plugin's RBAC would not let a
+    /// test create pools or nodes).
+    pub fn ds(&self) -> Datastore {
+        Datastore::from_netconf(self.admin_keys.as_ref().unwrap_or(&self.keys))
+            .expect("open datastore")
+    }
+
+    /// A Calico Node with labels (calico-node would create it; on KDD, kubelet registers the
+    /// Kubernetes Node it is read from).
     pub fn node(&self, name: &str, labels: &[(&str, &str)]) {
+        if let Some(api) = &self.kube {
+            let labels: serde_json::Map<String, Value> = labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect();
+            let node = json!({"apiVersion": "v1", "kind": "Node",
+                              "metadata": {"name": name, "labels": labels}});
+            match api.get("v1", "nodes", None, name) {
+                Some(mut cur) => {
+                    cur["metadata"]["labels"] = node["metadata"]["labels"].clone();
+                    api.update(cur);
+                }
+                None => {
+                    api.create(node);
+                }
+            }
+            return;
+        }
         let mut n = Node::new(name, NodeSpec::default());
         n.metadata.labels = labels
             .iter()
@@ -140,6 +233,10 @@ macro_rules! both {
             #[test]
             fn etcd() {
                 ($body)(common::Backend::etcd());
+            }
+            #[test]
+            fn kdd() {
+                ($body)(common::Backend::kdd());
             }
         }
     };

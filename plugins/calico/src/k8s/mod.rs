@@ -5,6 +5,9 @@ pub mod annotations;
 pub mod pod;
 pub mod pod_cidr;
 
+use std::cell::OnceCell;
+
+use datastore::Datastore;
 use libcni::CniError;
 
 use crate::config::NetConf;
@@ -12,6 +15,42 @@ use crate::config::NetConf;
 /// The API client for this NetConf (Calico's `NewK8sClient` inputs).
 pub fn client(conf: &NetConf) -> Result<kubeclient::Client, CniError> {
     Ok(kubeclient::Client::new(&settings(conf))?)
+}
+
+/// The plugin's Kubernetes reads (Pods, Namespaces, Nodes): through the datastore's client
+/// when the datastore is this same API with the same settings (the usual Kubernetes
+/// datastore setup: one connection, and the pod it read for the endpoint is not read again),
+/// else through a client of the plugin's own, made on first use.
+pub struct Api<'a> {
+    ds: &'a Datastore,
+    conf: &'a NetConf,
+    own: OnceCell<kubeclient::Client>,
+}
+
+impl<'a> Api<'a> {
+    pub fn new(ds: &'a Datastore, conf: &'a NetConf) -> Self {
+        Api {
+            ds,
+            conf,
+            own: OnceCell::new(),
+        }
+    }
+
+    pub fn client(&self) -> Result<&kubeclient::Client, CniError> {
+        if let Some(c) = self.ds.kube_client_for(&settings(self.conf).sources()) {
+            return Ok(c);
+        }
+        if let Some(c) = self.own.get() {
+            return Ok(c);
+        }
+        let c = client(self.conf)?;
+        Ok(self.own.get_or_init(|| c))
+    }
+
+    /// An object this run may already have read (see `kubeclient::Client::get_recent`).
+    pub fn get(&self, path: &str) -> Result<serde_json::Value, CniError> {
+        Ok(self.client()?.get_recent(path)?)
+    }
 }
 
 /// The NetConf keys the Kubernetes client reads.
