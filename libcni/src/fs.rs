@@ -132,14 +132,24 @@ impl Bounded {
 /// The whole of `path`, if it holds at most `limit` bytes.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let mut file = Bounded::open(path, limit)?;
+    // Read straight into the result, doubling its room: most files take one read plus the
+    // one that sees the end (no stat, unlike `fs::read`).
     let mut out = Vec::new();
-    let mut chunk = [0u8; 4096];
+    let mut room: usize = 8192;
     loop {
-        let n = file.read_some(&mut chunk)?;
+        let len = out.len();
+        // Never more than the limit allows (plus the byte that tells a longer file).
+        let left = limit.saturating_sub(len as u64).saturating_add(1);
+        let want = room.min(usize::try_from(left).unwrap_or(usize::MAX));
+        out.resize(len + want, 0);
+        let n = file.read_some(&mut out[len..])?;
+        out.truncate(len + n);
         if n == 0 {
             return Ok(out);
         }
-        out.extend_from_slice(&chunk[..n]);
+        if n == want {
+            room = room.saturating_mul(2);
+        }
     }
 }
 

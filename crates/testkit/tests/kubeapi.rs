@@ -4,12 +4,15 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
-use testkit::{ApiGroups, KubeApi, KubeApiOptions, Rule, ADMIN_TOKEN, CNI_TOKEN, CNI_USER};
+use testkit::{
+    Action, ApiGroups, Fault, KubeApi, KubeApiOptions, Method, Rule, ADMIN_TOKEN, ADMIN_USER,
+    CNI_TOKEN, CNI_USER,
+};
 
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 client with one kept-alive connection, over TLS or plain TCP.
@@ -55,11 +58,14 @@ struct Client {
 
 impl Client {
     fn new(api: &KubeApi, token: Option<&str>) -> Client {
-        let url = api.url();
+        Client::to(&api.url(), api.ca_pem(), token)
+    }
+
+    fn to(url: &str, ca: &std::path::Path, token: Option<&str>) -> Client {
         let https = url.starts_with("https://");
         let tls = https.then(|| {
             let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(api.ca_pem()).unwrap() {
+            for c in CertificateDer::pem_file_iter(ca).unwrap() {
                 roots.add(c.unwrap()).unwrap();
             }
             let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -1315,4 +1321,575 @@ fn discovery_documents_follow_the_groups_option() {
             (json!("1"), json!("32"))
         );
     }
+}
+
+#[test]
+fn label_and_field_selectors_limit_and_continue() {
+    let api = start();
+    api.create(namespace("a"));
+    api.create(namespace("b"));
+    for (ns, name, labels, node) in [
+        ("a", "p1", json!({"app": "x", "tier": "web"}), "n1"),
+        ("a", "p2", json!({"app": "y"}), "n2"),
+        ("b", "p3", json!({"app": "x", "tier": "db"}), "n1"),
+        ("b", "p4", json!({}), ""),
+    ] {
+        api.create(pod(ns, name, labels, node));
+    }
+    let mut c = Client::new(&api, Some(ADMIN_TOKEN));
+    let names = |c: &mut Client, q: &str| -> Vec<String> {
+        let r = c.get(&format!("/api/v1/pods?{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", r.message());
+        r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&mut c, "labelSelector=app%3Dx"), ["p1", "p3"]);
+    assert_eq!(
+        names(&mut c, "labelSelector=app%3D%3Dx%2Ctier%3Dweb"),
+        ["p1"]
+    );
+    assert_eq!(names(&mut c, "labelSelector=app%21%3Dx"), ["p2", "p4"]);
+    assert_eq!(names(&mut c, "labelSelector=tier"), ["p1", "p3"]);
+    assert_eq!(names(&mut c, "labelSelector=%21tier"), ["p2", "p4"]);
+    assert_eq!(
+        names(&mut c, "labelSelector=tier+in+%28db%2Ccache%29"),
+        ["p3"]
+    );
+    assert_eq!(
+        names(&mut c, "labelSelector=app+notin+%28x%29"),
+        ["p2", "p4"]
+    );
+    assert_eq!(
+        names(&mut c, "fieldSelector=spec.nodeName%3Dn1"),
+        ["p1", "p3"]
+    );
+    assert_eq!(names(&mut c, "fieldSelector=spec.nodeName%3D"), ["p4"]);
+    assert_eq!(names(&mut c, "fieldSelector=metadata.name%3Dp2"), ["p2"]);
+    assert_eq!(
+        names(&mut c, "fieldSelector=metadata.namespace%21%3Da"),
+        ["p3", "p4"]
+    );
+    assert_eq!(
+        names(
+            &mut c,
+            "fieldSelector=spec.nodeName%3Dn1&labelSelector=tier%3Ddb"
+        ),
+        ["p3"]
+    );
+    let r = c.get("/api/v1/pods?labelSelector=%3Dx");
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (400, json!("BadRequest"))
+    );
+    let r = c.get("/api/v1/pods?fieldSelector=spec.bogus%3Dx");
+    assert_eq!(r.status, 400);
+    assert_eq!(r.message(), "field label not supported: spec.bogus");
+    let r = c.get(&format!("{V1}/ipamblocks?fieldSelector=spec.cidr%3Dx"));
+    assert_eq!(r.message(), "field label not supported: spec.cidr");
+    // Paging: limit + continue, remainingItemCount without selectors.
+    let page = c.get("/api/v1/pods?limit=3").json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    let rest = c
+        .get(&format!("/api/v1/pods?limit=3&continue={token}"))
+        .json();
+    let rest_names: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest_names, ["p4"]);
+    assert!(rest["metadata"].get("continue").is_none());
+    assert_eq!(
+        rest["metadata"]["resourceVersion"],
+        page["metadata"]["resourceVersion"]
+    );
+    let sel = c.get("/api/v1/pods?limit=1&labelSelector=app%3Dx").json();
+    assert_eq!(sel["items"].as_array().unwrap().len(), 1);
+    assert!(sel["metadata"]["continue"].is_string());
+    assert!(sel["metadata"].get("remainingItemCount").is_none());
+    assert_eq!(c.get("/api/v1/pods?limit=1&continue=garbage!").status, 400);
+    // Namespaced list.
+    let r = c
+        .get("/api/v1/namespaces/b/pods?labelSelector=app%3Dx")
+        .json();
+    assert_eq!(r["items"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn faults_apply_in_order_and_count_down() {
+    let api = start();
+    api.create(block("10-0-0-0-30", "10.0.0.0/30"));
+    let mut c = Client::new(&api, Some(CNI_TOKEN));
+    let path = format!("{V1}/ipamblocks/10-0-0-0-30");
+    let b = c.get(&path).json();
+    // Conflict: the write is not applied.
+    api.inject(
+        Fault::new("/ipamblocks/", Action::Conflict)
+            .method(Method::Put)
+            .times(1),
+    );
+    let r = c.send("PUT", &path, &b);
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        r.message(),
+        "Operation cannot be fulfilled on ipamblocks.crd.projectcalico.org \"10-0-0-0-30\": the object has been modified; please apply your changes to the latest version and try again"
+    );
+    assert_eq!(
+        c.get(&path).json(),
+        b,
+        "GET is not affected, and nothing was written"
+    );
+    let mut b2 = b.clone();
+    b2["spec"]["sequenceNumber"] = json!(9);
+    assert_eq!(c.send("PUT", &path, &b2).status, 200, "times ran out");
+    // A Status of our choosing; 429 carries Retry-After.
+    api.inject(
+        Fault::new(
+            "/ipamblocks",
+            Action::Status(
+                500,
+                "InternalError".into(),
+                "etcdserver: request timed out".into(),
+            ),
+        )
+        .times(1),
+    );
+    let r = c.get(&path);
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            500,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                     "message": "etcdserver: request timed out", "reason": "InternalError", "code": 500})
+        )
+    );
+    api.inject(
+        Fault::new(
+            "/ipamblocks",
+            Action::Status(429, "TooManyRequests".into(), "slow down".into()),
+        )
+        .times(1),
+    );
+    let r = c.get(&path);
+    assert_eq!((r.status, r.header("Retry-After")), (429, Some("1")));
+    assert_eq!(r.json()["details"]["retryAfterSeconds"], 1);
+    // Delay, then served.
+    api.inject(Fault::new("/ipamblocks", Action::Delay(Duration::from_millis(300))).times(1));
+    let t = Instant::now();
+    assert_eq!(c.get(&path).status, 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    // Drop: the connection closes without an answer; the next one works.
+    api.inject(Fault::new("/ipamblocks", Action::Drop).times(1));
+    assert!(c.try_request("GET", &path, None, None).is_err());
+    assert_eq!(c.get(&path).status, 200);
+    // Hang: no answer (the client times out).
+    api.inject(Fault::new("/ipamblocks", Action::Hang).times(1));
+    let mut slow = Client::new(&api, Some(CNI_TOKEN));
+    slow.timeout = Some(Duration::from_millis(300));
+    assert!(slow.try_request("GET", &path, None, None).is_err());
+    // Order: the first matching fault wins; a method filter only matches its method.
+    api.inject(
+        Fault::new(
+            "/ipamblocks",
+            Action::Status(503, "ServiceUnavailable".into(), "first".into()),
+        )
+        .method(Method::Delete)
+        .times(1),
+    );
+    api.inject(
+        Fault::new(
+            "/ipamblocks",
+            Action::Status(503, "ServiceUnavailable".into(), "second".into()),
+        )
+        .times(1),
+    );
+    assert_eq!(c.get(&path).message(), "second");
+    assert_eq!(c.send("DELETE", &path, &json!({})).message(), "first");
+    // Probability, with the seeded dice.
+    api.inject(
+        Fault::new(
+            "/version",
+            Action::Status(500, "InternalError".into(), "dice".into()),
+        )
+        .probability(0.5),
+    );
+    let failed = (0..100).filter(|_| c.get("/version").status == 500).count();
+    assert!((25..75).contains(&failed), "{failed}");
+    api.clear_faults();
+    assert_eq!(c.get("/version").status, 200);
+    // Every request is recorded with its outcome (0: no answer).
+    let statuses: Vec<u16> = api
+        .requests()
+        .iter()
+        .filter(|r| r.path == path)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(&statuses[..7], &[200, 409, 200, 200, 500, 429, 200]);
+    assert!(statuses.contains(&0));
+    let puts: Vec<_> = api
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT")
+        .collect();
+    assert_eq!(puts[0].body_json().unwrap(), b);
+    assert_eq!(puts[0].content_type.as_deref(), Some("application/json"));
+    assert_eq!(api.count("PUT", "/ipamblocks/"), 2);
+}
+
+#[test]
+fn sixteen_writers_never_lose_an_increment() {
+    let api = Arc::new(start());
+    api.create(handle("counter"));
+    const THREADS: usize = 16;
+    const EACH: usize = 20;
+    let conflicts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (api, conflicts) = (api.clone(), conflicts.clone());
+            std::thread::spawn(move || {
+                let mut c = Client::new(&api, Some(CNI_TOKEN));
+                let path = format!("{V1}/ipamhandles/counter");
+                for _ in 0..EACH {
+                    loop {
+                        let mut h = c.get(&path).json();
+                        let n = h["spec"]["block"]["10.0.0.0/26"].as_i64().unwrap();
+                        h["spec"]["block"]["10.0.0.0/26"] = json!(n + 1);
+                        let r = c.send("PUT", &path, &h);
+                        match r.status {
+                            200 => break,
+                            409 => {
+                                assert_eq!(r.json()["reason"], "Conflict");
+                                conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            s => panic!("unexpected {s}: {}", r.message()),
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let h = api
+        .get("crd.projectcalico.org/v1", "ipamhandles", None, "counter")
+        .unwrap();
+    assert_eq!(h["spec"]["block"]["10.0.0.0/26"], json!(1 + THREADS * EACH));
+    assert_eq!(h["metadata"]["generation"], json!(1 + THREADS * EACH));
+    eprintln!(
+        "{} conflicts",
+        conflicts.load(std::sync::atomic::Ordering::Relaxed)
+    );
+}
+
+#[test]
+fn direct_access_keeps_the_bookkeeping() {
+    let api = start();
+    let a = api.create(handle("h1"));
+    let b = api.create(handle("h2"));
+    assert_eq!(rv(&b), rv(&a) + 1, "one counter for every write");
+    // An update without a resourceVersion is unconditional; with a stale one it is refused.
+    let mut upd = a.clone();
+    upd["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    upd["spec"]["deleted"] = json!(true);
+    let u = api.update(upd);
+    assert_eq!(u["metadata"]["generation"], 2);
+    assert_eq!(u["metadata"]["uid"], a["metadata"]["uid"]);
+    let err = api.try_update(a.clone()).unwrap_err();
+    assert_eq!(err["reason"], "Conflict");
+    // Whole objects: a pod's status is written as given.
+    api.create(namespace("t"));
+    let mut p = api.create(pod("t", "p", json!({}), "n1"));
+    p["status"] = json!({"phase": "Running", "podIP": "10.0.0.5", "podIPs": [{"ip": "10.0.0.5"}]});
+    assert_eq!(api.update(p)["status"]["podIP"], "10.0.0.5");
+    // Validation still applies.
+    let err = api.try_create(handle("Bad_Name")).unwrap_err();
+    assert_eq!(err["code"], 422);
+    assert_eq!(api.list("crd.projectcalico.org/v1", "ipamhandles").len(), 2);
+    assert_eq!(
+        api.delete("crd.projectcalico.org/v1", "ipamhandles", None, "h1")
+            .unwrap()["metadata"]["name"],
+        "h1"
+    );
+    assert!(api
+        .delete("crd.projectcalico.org/v1", "ipamhandles", None, "h1")
+        .is_none());
+    // Direct calls are not requests.
+    assert!(api.requests().is_empty());
+}
+
+#[test]
+fn service_account_tokens_and_plain_http() {
+    let api = start();
+    let mut admin = Client::new(&api, Some(ADMIN_TOKEN));
+    let r = admin.send(
+        "POST",
+        "/api/v1/namespaces/kube-system/serviceaccounts/calico-cni-plugin/token",
+        &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 86400}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.message());
+    let tr = r.json();
+    assert_eq!(tr["kind"], "TokenRequest");
+    let token = tr["status"]["token"].as_str().unwrap().to_string();
+    assert_eq!(token.split('.').count(), 3);
+    // The token is the service account, with its bindings.
+    let mut sa = Client::new(&api, Some(&token));
+    assert_eq!(sa.get(&format!("{V1}/ippools")).status, 200);
+    assert_eq!(sa.get("/api/v1/pods").status, 403);
+    let r = admin.send(
+        "POST",
+        "/api/v1/namespaces/kube-system/serviceaccounts/nope/token",
+        &json!({}),
+    );
+    assert_eq!(r.message(), "serviceaccounts \"nope\" not found");
+    // Plain http: clients send no credentials there, so requests are anonymous.
+    let plain = KubeApi::start(KubeApiOptions {
+        https: false,
+        ..KubeApiOptions::default()
+    });
+    assert!(plain.url().starts_with("http://127.0.0.1:"));
+    let mut anon = Client::new(&plain, None);
+    assert_eq!(anon.get("/version").status, 200);
+    assert_eq!(anon.get("/api").status, 200);
+    assert_eq!(
+        anon.get(&format!("{V1}/clusterinformations/default"))
+            .status,
+        403
+    );
+    let kc = plain.write_kubeconfig(&testkit::temp_dir().path().join("kc"), CNI_TOKEN);
+    let _ = kc;
+    assert_eq!(
+        Client::new(&plain, Some(ADMIN_TOKEN))
+            .get("/api/v1/namespaces")
+            .json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+}
+
+#[test]
+fn calicos_kubeconfig_shape() {
+    let api = start();
+    let dir = testkit::temp_dir();
+    let kc =
+        std::fs::read_to_string(api.write_kubeconfig(&dir.path().join("calico-kubeconfig"), "tok"))
+            .unwrap();
+    let ca = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        std::fs::read(api.ca_pem()).unwrap(),
+    );
+    assert_eq!(
+        kc,
+        format!(
+            "# Kubeconfig file for Calico CNI plugin.\napiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\nusers:\n- name: calico\n  user:\n    token: tok\ncontexts:\n- name: calico-context\n  context:\n    cluster: local\n    user: calico\ncurrent-context: calico-context\n",
+            api.url()
+        )
+    );
+}
+
+#[test]
+fn the_kube_standin_binary() {
+    let dir = testkit::temp_dir();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kube-standin"))
+        .args(["--dir", dir.path().to_str().unwrap(), "--groups", "both"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("url"))
+            .unwrap()
+            .trim(),
+        url
+    );
+    let ca = dir.path().join("ca.pem");
+    for f in ["admin.kubeconfig", "cni.kubeconfig"] {
+        let kc = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(kc.contains(&format!("server: {url}")), "{kc}");
+    }
+    assert!(std::fs::read_to_string(dir.path().join("cni.kubeconfig"))
+        .unwrap()
+        .contains(CNI_TOKEN));
+    let mut admin = Client::to(&url, &ca, Some(ADMIN_TOKEN));
+    let groups = admin.get("/apis").json()["groups"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(groups, 2);
+    // Faults and request records from another process.
+    let r = admin.send(
+        "POST",
+        "/standin/faults",
+        &json!({"method": "GET", "pathContains": "/version",
+                "action": {"status": 503, "reason": "ServiceUnavailable", "message": "not now"}, "times": 1}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let mut cni = Client::to(&url, &ca, Some(CNI_TOKEN));
+    assert_eq!(cni.get("/version").status, 503);
+    assert_eq!(cni.get("/version").status, 200);
+    assert_eq!(cni.get("/standin/requests").status, 403, "admin only");
+    let recs = admin.get("/standin/requests").json();
+    let lines: Vec<(String, String, u64, String)> = recs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().into(),
+                r["path"].as_str().unwrap().into(),
+                r["status"].as_u64().unwrap(),
+                r["user"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("GET".into(), "/apis".into(), 200, ADMIN_USER.into()),
+            ("GET".into(), "/version".into(), 503, CNI_USER.into()),
+            ("GET".into(), "/version".into(), 200, CNI_USER.into()),
+        ]
+    );
+    assert_eq!(
+        admin.send("DELETE", "/standin/requests", &json!({})).status,
+        200
+    );
+    assert_eq!(admin.get("/standin/requests").json(), json!([]));
+    // SIGTERM stops it.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let t = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success());
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "kube-standin did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn http_details_chunked_bodies_keep_alive_head_and_media_types() {
+    let api = KubeApi::start(KubeApiOptions {
+        https: false,
+        ..KubeApiOptions::default()
+    });
+    api.add_token("t", "writer", vec![Rule::new(&["*"], &["*"], &["*"])]);
+    let addr = api.url().trim_start_matches("http://").to_string();
+    let tcp = TcpStream::connect(&addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = tcp.try_clone().unwrap();
+    let mut r = BufReader::new(tcp);
+    // A chunked POST after `Expect: 100-continue`, then more requests on the same connection.
+    let body = handle("chunked").to_string();
+    let (a, b) = body.split_at(body.len() / 2);
+    write!(
+        w,
+        "POST {V1}/ipamhandles HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .unwrap();
+    let mut cont = String::new();
+    r.read_line(&mut cont).unwrap();
+    assert_eq!(cont, "HTTP/1.1 100 Continue\r\n");
+    r.read_line(&mut cont).unwrap();
+    write!(
+        w,
+        "{:x}\r\n{a}\r\n{:x}\r\n{b}\r\n0\r\n\r\n",
+        a.len(),
+        b.len()
+    )
+    .unwrap();
+    let resp = read_response(&mut r).unwrap();
+    assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+    for _ in 0..20 {
+        write!(
+            w,
+            "GET {V1}/ipamhandles/chunked HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n"
+        )
+        .unwrap();
+        assert_eq!(read_response(&mut r).unwrap().status, 200);
+    }
+    // HEAD: the headers of a GET, no body.
+    write!(
+        w,
+        "HEAD {V1}/ipamhandles/chunked HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n\r\n"
+    )
+    .unwrap();
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"));
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).unwrap();
+        if h == "\r\n" {
+            break;
+        }
+        if let Some(v) = h.strip_prefix("Content-Length: ") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    assert!(len > 0);
+    // The connection is still in step: the next response is the next request's.
+    write!(
+        w,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let last = read_response(&mut r).unwrap();
+    assert_eq!((last.status, last.body.as_slice()), (200, &b"ok"[..]));
+    assert_eq!(last.header("Connection"), Some("close"));
+    // Bodies must be JSON.
+    let mut c = Client::new(&api, Some("t"));
+    let r = c.request(
+        "POST",
+        &format!("{V1}/ipamhandles"),
+        Some("application/vnd.kubernetes.protobuf"),
+        Some(b"x"),
+    );
+    assert_eq!(
+        (r.status, r.json()["reason"].clone()),
+        (415, json!("UnsupportedMediaType"))
+    );
+    let r = c.request(
+        "POST",
+        &format!("{V1}/ipamhandles"),
+        Some("application/json"),
+        Some(b"{not json"),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        c.request(
+            "PUT",
+            &format!("{V1}/ipamhandles"),
+            Some("application/json"),
+            Some(b"{}")
+        )
+        .status,
+        405
+    );
 }

@@ -2,7 +2,7 @@
 //! value file format, and the store-wide revision counter.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -21,14 +21,33 @@ pub(crate) fn encode_value(key: &str, revision: Revision, value: &[u8]) -> Vec<u
     out
 }
 
+/// The most a value file may hold: far above any value etcd accepts (1.5 MiB by default), so
+/// only a damaged store (or a link to `/dev/zero`) has a bigger one.
+pub(crate) const MAX_VALUE_FILE: u64 = 16 << 20;
+
+/// Reads a file of the store, bounded and without blocking (`libcni::fs`); `None` when it does
+/// not exist.
+pub(crate) fn read_file(path: &Path, limit: u64) -> Result<Option<Vec<u8>>> {
+    use libcni::fs::ReadError;
+    match libcni::fs::read_bounded(path, limit) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(ReadError::Open { source, .. } | ReadError::Read { source, .. }) => {
+            Err(DatastoreError::io(path, source))
+        }
+        Err(ReadError::TooLarge { limit, .. }) => Err(DatastoreError::io(
+            path,
+            io::Error::other(format!("file too large (over {limit} bytes)")),
+        )),
+        Err(e) => Err(DatastoreError::io(path, io::Error::other(e.to_string()))),
+    }
+}
+
 /// Reads a value file; `None` when it does not exist.
 pub(crate) fn read_value(path: &Path) -> Result<Option<KvPair>> {
-    let mut buf = Vec::new();
-    match File::open(path).and_then(|mut f| f.read_to_end(&mut buf)) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(DatastoreError::io(path, e)),
-    }
+    let Some(buf) = read_file(path, MAX_VALUE_FILE)? else {
+        return Ok(None);
+    };
     decode_value(&buf)
         .map(Some)
         .ok_or_else(|| DatastoreError::io(path, io::Error::other("corrupt value file")))
@@ -53,48 +72,78 @@ fn decode_value(buf: &[u8]) -> Option<KvPair> {
 /// write lock, so one fixed temporary name per target is enough; a stale one left by a crash
 /// is simply overwritten.
 pub(crate) fn replace_atomically(path: &Path, contents: &[u8]) -> Result<()> {
-    replace_all_atomically(&[(path.to_path_buf(), contents.to_vec())])
+    apply_batch(&[(path.to_path_buf(), contents.to_vec())], &[], None)
 }
 
-/// [`replace_atomically`] for several files at once, staged so the journal does the work
-/// once rather than per file: every temporary file is written and its writeback started
-/// before the first fsync, so that fsync's journal commit carries all of them and the later
-/// ones find nothing left to do; likewise every rename happens before the first directory
-/// fsync. The renames happen in order, so a crash leaves a prefix of them.
-pub(crate) fn replace_all_atomically(files: &[(PathBuf, Vec<u8>)]) -> Result<()> {
+/// Several replacements ([`replace_atomically`]) and removals at once, optionally behind a
+/// journal (`journal.rs`): `(path, bytes)` is written and synced before the first rename and
+/// removed after the last change is durable.
+///
+/// Staged so the filesystem's journal does the work once rather than per file: every
+/// temporary file (and the journal) is written and its writeback started before the first
+/// fsync, so that fsync's journal commit carries all of them and the later ones find nothing
+/// left to do; likewise every rename and removal happens before the first directory fsync, and
+/// each directory is synced once. A removal of a file already gone is no error (a replayed
+/// journal may repeat one).
+pub(crate) fn apply_batch(
+    puts: &[(PathBuf, Vec<u8>)],
+    removes: &[PathBuf],
+    journal: Option<(&Path, &[u8])>,
+) -> Result<()> {
     let tmp_of = |path: &Path| {
         let dir = path.parent().unwrap_or(Path::new("/"));
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         dir.join(format!(".{name}.tmp"))
     };
-    let mut staged = Vec::with_capacity(files.len());
-    for (path, contents) in files {
-        let tmp = tmp_of(path);
-        let write = || -> io::Result<File> {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)?;
-            f.write_all(contents)?;
-            Ok(f)
-        };
-        let f = write().map_err(|e| DatastoreError::io(&tmp, e))?;
+    let write = |path: &Path, contents: &[u8]| -> Result<File> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(contents).map(|()| f))
+            .map_err(|e| DatastoreError::io(path, e))?;
         start_writeback(&f);
-        staged.push((f, tmp));
+        Ok(f)
+    };
+    let mut staged = Vec::with_capacity(puts.len() + 1);
+    for (path, contents) in puts {
+        let tmp = tmp_of(path);
+        staged.push((write(&tmp, contents)?, tmp));
     }
-    for (f, tmp) in &staged {
-        f.sync_data().map_err(|e| DatastoreError::io(tmp, e))?;
+    if let Some((path, contents)) = journal {
+        // Its directory entry needs no fsync of its own: the filesystem commits metadata in
+        // order, so the renames below can never be durable without it, and the fdatasync of
+        // a new file commits its creation on ext4 and xfs.
+        staged.push((write(path, contents)?, path.to_path_buf()));
+    }
+    for (f, path) in &staged {
+        f.sync_data().map_err(|e| DatastoreError::io(path, e))?;
+    }
+    for ((_, tmp), (path, _)) in staged.iter().zip(puts) {
+        fs::rename(tmp, path).map_err(|e| DatastoreError::io(path, e))?;
+    }
+    for path in removes {
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(DatastoreError::io(path, e)),
+        }
     }
     let mut dirs: Vec<&Path> = Vec::new();
-    for ((_, tmp), (path, _)) in staged.iter().zip(files) {
-        fs::rename(tmp, path).map_err(|e| DatastoreError::io(path, e))?;
+    for path in puts.iter().map(|(p, _)| p).chain(removes) {
         let dir = path.parent().unwrap_or(Path::new("/"));
         if !dirs.contains(&dir) {
             dirs.push(dir);
         }
     }
-    dirs.into_iter().try_for_each(sync_dir)
+    dirs.into_iter().try_for_each(sync_dir)?;
+    if let Some((path, _)) = journal {
+        // Not synced: a journal that comes back after a machine crash is recognised as
+        // already applied by its revision (journal.rs).
+        fs::remove_file(path).map_err(|e| DatastoreError::io(path, e))?;
+    }
+    Ok(())
 }
 
 /// Starts writing `f`'s dirty pages without waiting (a hint; the fsync that follows is what
@@ -105,12 +154,6 @@ fn start_writeback(f: &File) {
     unsafe {
         libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
     }
-}
-
-/// Removes `path` durably.
-pub(crate) fn remove_durably(path: &Path) -> Result<()> {
-    fs::remove_file(path).map_err(|e| DatastoreError::io(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new("/")))
 }
 
 /// Makes the entries of `dir` (renames, creations, removals) durable.

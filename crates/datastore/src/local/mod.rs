@@ -12,9 +12,13 @@
 //! the new file. Listings take the shared lock so they see one revision of the whole store.
 //! Writes take the exclusive lock, check the caller's precondition against the file, bump the
 //! counter (see `files::Counter` for why a put need not sync it), then replace the file
-//! atomically.
+//! atomically. A transaction of several writes goes through a write-ahead journal
+//! (`journal.rs`), so a crash part-way is finished by the next user and nobody sees half of it:
+//! writers finish a journal they find before anything else, readers that find one take the
+//! write lock to do the same.
 
 mod files;
+mod journal;
 mod layout;
 
 use std::fs::{self, File, OpenOptions};
@@ -26,6 +30,7 @@ use crate::error::{DatastoreError, Result};
 use crate::kv::{Kv, KvPair, Revision};
 
 use files::Counter;
+use journal::{Op, Record};
 
 /// Where the local store lives unless configured otherwise.
 pub const DEFAULT_LOCAL_PATH: &str = "/var/lib/calico/datastore";
@@ -35,6 +40,7 @@ const FORMAT: &str = "cni-rs local datastore 1\n";
 pub struct LocalStore {
     root: PathBuf,
     data: PathBuf,
+    journal: PathBuf,
 }
 
 /// What a write does once it has seen the key's current file.
@@ -49,20 +55,20 @@ impl LocalStore {
         let root = root.into();
         let store = LocalStore {
             data: root.join("data"),
+            journal: root.join(journal::FILE_NAME),
             root,
         };
         fs::create_dir_all(&store.data).map_err(|e| DatastoreError::io(&store.data, e))?;
-        match fs::read_to_string(store.root.join("format")) {
-            Ok(f) if f == FORMAT => return Ok(store),
-            Ok(f) => {
+        match files::read_file(&store.root.join("format"), 4096)? {
+            Some(f) if f == FORMAT.as_bytes() => return Ok(store),
+            Some(f) => {
                 return Err(DatastoreError::Unsupported(format!(
                     "{}: unknown local datastore format {:?}",
                     store.root.display(),
-                    f.trim()
+                    String::from_utf8_lossy(&f).trim()
                 )))
             }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(DatastoreError::io(store.root.join("format"), e)),
+            None => {}
         }
         // First use: create the counter, then the format marker (its presence says the store is
         // complete), under the write lock so racing first users do it once.
@@ -99,6 +105,87 @@ impl LocalStore {
         Ok(file)
     }
 
+    /// The write lock, on a store with no unfinished transaction: one left by a process that
+    /// died is finished (or dropped) first.
+    fn lock_write(&self) -> Result<File> {
+        let lock = self.lock(true)?;
+        if self.journal_pending()? {
+            self.recover()?;
+        }
+        Ok(lock)
+    }
+
+    /// The shared lock, on a store with no unfinished transaction. Finding one means its
+    /// writer died (a live one would hold the write lock): finish it under the write lock,
+    /// then look again.
+    fn lock_read(&self) -> Result<File> {
+        loop {
+            let lock = self.lock(false)?;
+            if !self.journal_pending()? {
+                return Ok(lock);
+            }
+            drop(lock);
+            drop(self.lock_write()?);
+        }
+    }
+
+    fn journal_pending(&self) -> Result<bool> {
+        self.journal
+            .try_exists()
+            .map_err(|e| DatastoreError::io(&self.journal, e))
+    }
+
+    /// Finishes the transaction the journal describes, or drops the journal when it is torn
+    /// (its writer died before the first rename) or stale (already applied and overtaken: see
+    /// `journal.rs`). The caller holds the write lock.
+    fn recover(&self) -> Result<()> {
+        let Some(bytes) = files::read_file(&self.journal, journal::MAX_SIZE)? else {
+            return Ok(());
+        };
+        if let Some(record) = Record::decode(&bytes) {
+            let counter = self.counter()?;
+            let state = counter.read()?;
+            let current = if state.this_boot {
+                state.revision
+            } else {
+                state.revision.max(self.newest_stored()?)
+            };
+            if record.revision >= current {
+                let mut puts = Vec::new();
+                let mut removes = Vec::new();
+                for op in record.ops {
+                    match op {
+                        Op::Put { key, file } => {
+                            layout::check_key(&key)?;
+                            let path = layout::value_path(&self.data, &key);
+                            files::create_dirs(&self.data, path.parent().unwrap_or(&self.data))?;
+                            puts.push((path, file));
+                        }
+                        Op::Delete { key } => {
+                            layout::check_key(&key)?;
+                            removes.push(layout::value_path(&self.data, &key));
+                        }
+                    }
+                }
+                files::apply_batch(&puts, &removes, None)?;
+                self.prune(&removes);
+                // Deletes need their revision durable (files::Counter); the rest is cheap.
+                counter.write(current.max(record.revision), true)?;
+            }
+        }
+        fs::remove_file(&self.journal).or_else(|e| match e.kind() {
+            ErrorKind::NotFound => Ok(()),
+            _ => Err(DatastoreError::io(&self.journal, e)),
+        })
+    }
+
+    /// Removes the directories the removed files leave empty.
+    fn prune(&self, removed: &[PathBuf]) {
+        for path in removed {
+            files::prune_empty_dirs(&self.data, path.parent().unwrap_or(&self.data));
+        }
+    }
+
     fn counter(&self) -> Result<Counter> {
         Counter::open(&self.root.join("revision"))
     }
@@ -119,7 +206,7 @@ impl LocalStore {
         key: &str,
         decide: impl FnOnce(Option<&KvPair>) -> Result<Write>,
     ) -> Result<(Revision, Option<KvPair>)> {
-        let _lock = self.lock(true)?;
+        let _lock = self.lock_write()?;
         let (path, current) = self.read_for_write(key)?;
         let op = decide(current.as_ref())?;
         let durable = matches!(op, Write::Remove);
@@ -176,7 +263,7 @@ impl LocalStore {
                 files::replace_atomically(path, &files::encode_value(key, revision, &value))
             }
             Write::Remove => {
-                files::remove_durably(path)?;
+                files::apply_batch(&[], &[path.to_path_buf()], None)?;
                 files::prune_empty_dirs(&self.data, &dir);
                 Ok(())
             }
@@ -262,6 +349,12 @@ impl Kv for LocalStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<KvPair>> {
+        // No lock on the common path (one stat). A journal means a transaction is being
+        // applied (wait for it under the shared lock) or its writer died (finish it first).
+        if self.journal_pending()? {
+            let _lock = self.lock_read()?;
+            return Ok(self.read(key)?.1);
+        }
         Ok(self.read(key)?.1)
     }
 
@@ -312,12 +405,12 @@ impl Kv for LocalStore {
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<KvPair>> {
-        let _lock = self.lock(false)?;
+        let _lock = self.lock_read()?;
         self.list_locked(prefix)
     }
 
     fn revision(&self) -> Result<Revision> {
-        let _lock = self.lock(false)?;
+        let _lock = self.lock_read()?;
         let state = self.counter()?.read()?;
         if state.this_boot {
             return Ok(state.revision);
@@ -327,7 +420,7 @@ impl Kv for LocalStore {
 
     fn read_many(&self, reads: &[Read]) -> Result<Vec<Vec<KvPair>>> {
         // The shared lock makes the batch one snapshot, as etcd's single-revision reads.
-        let _lock = self.lock(false)?;
+        let _lock = self.lock_read()?;
         reads
             .iter()
             .map(|r| match r {
@@ -346,7 +439,7 @@ impl Kv for LocalStore {
                 ));
             }
         }
-        let _lock = self.lock(true)?;
+        let _lock = self.lock_write()?;
         let mut planned = Vec::with_capacity(writes.len());
         let mut newest = 0;
         for w in writes {
@@ -359,24 +452,47 @@ impl Kv for LocalStore {
         }
         let deletes = writes.iter().any(|w| matches!(w, TxnWrite::Delete { .. }));
         let revision = self.next_revision(newest, deletes)?;
-        // In the caller's order: a crash part-way leaves a prefix of the writes done, so
-        // callers put first what is harmless alone (Calico IPAM: the handle before the block).
-        // Consecutive puts are staged together (one journal commit instead of one per file).
+        let mut ops = Vec::with_capacity(writes.len());
         let mut puts: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-        for (w, path) in writes.iter().zip(&planned) {
+        let mut removes: Vec<PathBuf> = Vec::new();
+        for (w, path) in writes.iter().zip(planned) {
             match w {
                 TxnWrite::Create { value, .. } | TxnWrite::Update { value, .. } => {
-                    let dir = path.parent().unwrap_or(&self.data);
-                    files::create_dirs(&self.data, dir)?;
-                    puts.push((path.clone(), files::encode_value(w.key(), revision, value)));
+                    files::create_dirs(&self.data, path.parent().unwrap_or(&self.data))?;
+                    let file = files::encode_value(w.key(), revision, value);
+                    if writes.len() > 1 {
+                        ops.push(Op::Put {
+                            key: w.key().to_string(),
+                            file: file.clone(),
+                        });
+                    }
+                    puts.push((path, file));
                 }
                 TxnWrite::Delete { .. } => {
-                    files::replace_all_atomically(&std::mem::take(&mut puts))?;
-                    self.apply(w.key(), path, revision, Write::Remove)?;
+                    if writes.len() > 1 {
+                        ops.push(Op::Delete {
+                            key: w.key().to_string(),
+                        });
+                    }
+                    removes.push(path);
                 }
             }
         }
-        files::replace_all_atomically(&puts)?;
+        // One write is one rename or removal, atomic as it is; more go through the journal,
+        // written and synced with the temporary files, before the first rename.
+        let record = (writes.len() > 1).then(|| Record { revision, ops }.encode());
+        if record
+            .as_ref()
+            .is_some_and(|r| r.len() as u64 > journal::MAX_SIZE)
+        {
+            return Err(DatastoreError::Request(format!(
+                "transaction too large for the local store (over {} bytes)",
+                journal::MAX_SIZE
+            )));
+        }
+        let journal = record.as_deref().map(|r| (self.journal.as_path(), r));
+        files::apply_batch(&puts, &removes, journal)?;
+        self.prune(&removes);
         Ok(revision)
     }
 }
@@ -419,6 +535,93 @@ mod tests {
         let st = store.counter().unwrap().read().unwrap();
         assert!(st.this_boot, "the recovered counter belongs to this boot");
         assert_eq!(st.revision, next);
+    }
+
+    fn journal_of(revision: Revision, puts: &[(&str, &str)]) -> Vec<u8> {
+        Record {
+            revision,
+            ops: puts
+                .iter()
+                .map(|(k, v)| Op::Put {
+                    key: k.to_string(),
+                    file: files::encode_value(k, revision, v.as_bytes()),
+                })
+                .collect(),
+        }
+        .encode()
+    }
+
+    /// A journal left by a writer that died after writing it (its revision taken, nothing
+    /// renamed yet) is finished by the next reader, even a lone get.
+    #[test]
+    fn a_pending_journal_is_finished_before_anyone_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("s")).unwrap();
+        store.put("/k/a", b"old").unwrap();
+        let rev = store.revision().unwrap() + 1;
+        store.counter().unwrap().write(rev, false).unwrap();
+        let j = journal_of(rev, &[("/k/a", "new"), ("/k/b", "new")]);
+        fs::write(&store.journal, j).unwrap();
+        let a = store.get("/k/a").unwrap().unwrap();
+        assert_eq!((a.value.as_slice(), a.revision), (&b"new"[..], rev));
+        assert_eq!(store.get("/k/b").unwrap().unwrap().revision, rev);
+        assert!(!store.journal.exists());
+        assert_eq!(store.put("/k/c", b"x").unwrap(), rev + 1);
+    }
+
+    /// A journal that comes back after a machine crash lost its removal, when later writes
+    /// went on: it is stale (its revision is below the counter) and dropped, not replayed over
+    /// the newer values. A torn one is dropped too.
+    #[test]
+    fn stale_and_torn_journals_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("s")).unwrap();
+        let r1 = store
+            .txn(&[
+                TxnWrite::Create {
+                    key: "/k/a".into(),
+                    value: b"1".to_vec(),
+                },
+                TxnWrite::Create {
+                    key: "/k/b".into(),
+                    value: b"1".to_vec(),
+                },
+            ])
+            .unwrap();
+        assert!(!store.journal.exists(), "removed after the transaction");
+        store.put("/k/a", b"2").unwrap();
+        fs::write(
+            &store.journal,
+            journal_of(r1, &[("/k/a", "1"), ("/k/b", "1")]),
+        )
+        .unwrap();
+        assert_eq!(store.list("/k/").unwrap()[0].value, b"2");
+        assert!(!store.journal.exists());
+
+        let rev = store.revision().unwrap() + 1;
+        let whole = journal_of(rev, &[("/k/a", "3")]);
+        fs::write(&store.journal, &whole[..whole.len() - 3]).unwrap();
+        store.put("/k/b", b"4").unwrap();
+        assert_eq!(store.get("/k/a").unwrap().unwrap().value, b"2");
+        assert!(!store.journal.exists());
+    }
+
+    /// Value files are read bounded and without blocking: a link to `/dev/zero` in place of
+    /// one is an error at once, not a read until memory runs out.
+    #[test]
+    fn an_endless_value_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path().join("s")).unwrap();
+        store.put("/k/a", b"1").unwrap();
+        let file = layout::value_path(&store.data, "/k/a");
+        fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &file).unwrap();
+        let err = store.get("/k/a").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("{}: file too large (over 16777216 bytes)", file.display())
+        );
+        assert!(store.list("/k/").is_err());
     }
 
     /// Within a boot a put leaves the counter current without syncing it, and a delete

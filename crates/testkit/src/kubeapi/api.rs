@@ -147,11 +147,15 @@ pub fn request_info(method: &str, path: &str, query: &[(String, String)]) -> Req
     info
 }
 
+thread_local! {
+    static AUDIT: std::cell::RefCell<util::Rng> = std::cell::RefCell::new(util::Rng::from_entropy());
+}
+
 fn json_response(code: u16, body: &Value, style: Style) -> Response {
     Response {
         code,
         headers: vec![
-            ("Audit-Id".into(), util::Rng::from_entropy().uuid4()),
+            ("Audit-Id".into(), AUDIT.with(|r| r.borrow_mut().uuid4())),
             ("Cache-Control".into(), "no-cache, private".into()),
             ("Content-Type".into(), "application/json".into()),
         ],
@@ -345,7 +349,21 @@ fn write_opts(q: &[(String, String)]) -> Result<WriteOpts, ApiError> {
     })
 }
 
+/// The request body as JSON. Its media type must be JSON (or unset): YAML and protobuf, which
+/// a real server also takes, are not implemented here.
 fn parse_body(req: &Request) -> Result<Value, ApiError> {
+    let ct = req.header("Content-Type").unwrap_or("");
+    let base = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if !(base.is_empty() || base == "application/json" || base == "*/*") {
+        return Err(ApiError::unsupported_media_type(format!(
+            "the body of the request was in an unknown format - accepted media types include: application/json (this stand-in does not take {base})"
+        )));
+    }
     serde_json::from_slice(&req.body).map_err(|e| {
         ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })
@@ -665,7 +683,8 @@ fn decode(rd: &ResourceDef, mut obj: Value) -> Result<Value, ApiError> {
     if kind.is_empty() {
         obj["kind"] = json!(rd.kind);
     }
-    ensure_meta(&mut obj);
+    // ObjectMeta has no nulls: `"creationTimestamp": null` and friends decode to nothing.
+    ensure_meta(&mut obj).retain(|_, v| !v.is_null());
     Ok(obj)
 }
 

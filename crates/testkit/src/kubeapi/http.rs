@@ -206,7 +206,14 @@ fn connection<S: Read + Write>(stream: S, handler: &Handler, stop: &AtomicBool) 
             .header("Connection")
             .is_some_and(|c| c.eq_ignore_ascii_case("close"));
         match handler(&req) {
-            Outcome::Respond(resp) => {
+            Outcome::Respond(mut resp) => {
+                if req.method == "HEAD" {
+                    // The length of what a GET would return, without the body.
+                    let len = resp.body.len();
+                    resp.body.clear();
+                    resp.headers
+                        .push(("Content-Length".into(), len.to_string()));
+                }
                 if write_response(r.get_mut(), &resp, close).is_err() || close {
                     return;
                 }
@@ -370,7 +377,10 @@ fn write_response<W: Write>(w: &mut W, resp: &Response, close: bool) -> std::io:
     if close {
         head.push_str("Connection: close\r\n");
     }
-    head.push_str(&format!("Content-Length: {}\r\n\r\n", resp.body.len()));
+    if !resp.headers.iter().any(|(k, _)| k == "Content-Length") {
+        head.push_str(&format!("Content-Length: {}\r\n", resp.body.len()));
+    }
+    head.push_str("\r\n");
     let mut buf = head.into_bytes();
     buf.extend_from_slice(&resp.body);
     w.write_all(&buf)?;
