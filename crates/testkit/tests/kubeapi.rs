@@ -1420,6 +1420,15 @@ fn label_and_field_selectors_limit_and_continue() {
         .get("/api/v1/namespaces/b/pods?labelSelector=app%3Dx")
         .json();
     assert_eq!(r["items"].as_array().unwrap().len(), 1);
+    // deletecollection with a selector.
+    let r = c.send(
+        "DELETE",
+        "/api/v1/namespaces/b/pods?labelSelector=app%3Dx",
+        &json!({}),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["items"][0]["metadata"]["name"], "p3");
+    assert_eq!(names(&mut c, "labelSelector=app%3Dx"), ["p1"]);
 }
 
 #[test]
