@@ -1902,3 +1902,37 @@ fn http_details_chunked_bodies_keep_alive_head_and_media_types() {
         405
     );
 }
+
+/// Runs `f` on a thread in the network namespace at `path`.
+fn in_netns<T: Send + 'static>(
+    path: std::path::PathBuf,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&path).unwrap();
+        nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn serves_in_the_network_namespace_it_was_started_in() {
+    testkit::require_root();
+    let ns = testkit::TempNetns::new();
+    ns.ip(&["link", "set", "lo", "up"]);
+    let path = ns.path().to_path_buf();
+    let api = in_netns(path.clone(), || KubeApi::start(KubeApiOptions::default()));
+    // Served from the connection threads while the starting thread is gone.
+    let (url, ca) = (api.url(), api.ca_pem().to_path_buf());
+    let status = in_netns(path, move || {
+        Client::to(&url, &ca, Some(ADMIN_TOKEN))
+            .get("/version")
+            .status
+    });
+    assert_eq!(status, 200);
+    // Nothing listens on that port in this test's own namespace.
+    let err = TcpStream::connect(format!("127.0.0.1:{}", api.port())).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}
