@@ -230,8 +230,11 @@ impl KubeStore {
                 self.seen().remove(key);
                 Ok(())
             }
+            // Gone already, or (a UID precondition that fails is a 409 whose text Calico's
+            // mapping does not recognise on DELETE) deleted and made anew by someone else:
+            // either way not ours to delete any more.
             Err(e) => match self.err(e, key) {
-                DatastoreError::NotFound { .. } => Ok(()),
+                DatastoreError::NotFound { .. } | DatastoreError::Conflict { .. } => Ok(()),
                 other => Err(other),
             },
         }

@@ -1,6 +1,8 @@
 //! Test harness: a throwaway "host" netns the plugin runs in (calico changes the host side:
-//! veths, routes, sysctls), a datastore (our local store in a temp dir, or a real etcd started
-//! inside that host netns), host-local as the IPAM in CNI_PATH, and throwaway container netns.
+//! veths, routes, sysctls), a datastore (our local store in a temp dir, a real etcd, or the
+//! Kubernetes datastore on testkit's stand-in API server — no kube-apiserver can be installed
+//! here — each started inside that host netns), host-local as the IPAM in CNI_PATH, and
+//! throwaway container netns.
 #![allow(dead_code)]
 
 pub mod api;
@@ -15,7 +17,9 @@ use datastore::resources::{
 use datastore::{BlockList, Datastore, ResourceKey, ResourceList};
 use netkit::NetNs;
 use serde_json::{json, Value};
-use testkit::{EtcdServer, Invocation, PluginRun, TempNetns};
+use testkit::{
+    EtcdServer, Invocation, KubeApi, KubeApiOptions, PluginRun, TempNetns, ADMIN_TOKEN, CNI_TOKEN,
+};
 
 pub const NODE: &str = "node1";
 
@@ -23,16 +27,28 @@ pub const NODE: &str = "node1";
 pub enum Store {
     Local,
     Etcd,
+    /// The Kubernetes datastore: endpoints are pods, so only `k8s`-orchestrated workloads
+    /// (with `policy.type: k8s`) work there, as in Calico.
+    Kdd,
 }
 
+/// The stores of the `cni` orchestrator and of `k8s` without the API (Calico's etcd-only
+/// tests).
 pub const STORES: [Store; 2] = [Store::Local, Store::Etcd];
+/// The stores of `k8s` workloads with `policy.type: k8s` (Calico's etcd + KDD tests).
+pub const K8S_STORES: [Store; 3] = [Store::Local, Store::Etcd, Store::Kdd];
 
-/// Runs a scenario on each store, saying which in the output.
-pub fn each_store(f: impl Fn(Store)) {
-    for s in STORES {
+/// Runs a scenario on each of `stores`, saying which in the output.
+pub fn each_of(stores: &[Store], f: impl Fn(Store)) {
+    for &s in stores {
         eprintln!("--- store {s:?}");
         f(s);
     }
+}
+
+/// Runs a scenario on each store of [`STORES`].
+pub fn each_store(f: impl Fn(Store)) {
+    each_of(&STORES, f)
 }
 
 pub struct Host {
@@ -42,6 +58,9 @@ pub struct Host {
     pub cni_path: PathBuf,
     pub store: Store,
     etcd: Option<EtcdInNetns>,
+    /// The Kubernetes API: the datastore on KDD; on the other stores started on first use (for
+    /// `policy.type: k8s` tests), in the host netns either way.
+    api: std::sync::OnceLock<KubeApi>,
 }
 
 /// etcd started by a thread that stays in the host netns: etcd dies with the thread that
@@ -117,21 +136,93 @@ impl Host {
             cni_path,
             store,
             etcd,
+            api: std::sync::OnceLock::new(),
         };
-        if store == Store::Etcd {
+        if store == Store::Kdd {
+            // What kubelet and a cluster have before any pod: this Node, the namespaces.
+            let api = h.api();
+            api.create(json!({ "apiVersion": "v1", "kind": "Node",
+                               "metadata": { "name": NODE } }));
+            for ns in ["default", "test"] {
+                h.namespace(ns, json!({}));
+            }
+        }
+        if store != Store::Local {
             // What calico-node does on a new cluster (the upstream tests do it before each test).
             h.set_ready(Some(true));
         }
         h
     }
 
+    /// The Kubernetes API (see the field).
+    pub fn api(&self) -> &KubeApi {
+        self.api.get_or_init(|| {
+            self.netns
+                .run(|| KubeApi::start(KubeApiOptions::default()))
+                .unwrap()
+        })
+    }
+
+    /// A kubeconfig for the plugin: the calico-cni-plugin service account's token, so the
+    /// plugins run with Calico's RBAC.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.api()
+            .write_kubeconfig(&self.dir.path().join("calico-kubeconfig"), CNI_TOKEN)
+    }
+
+    fn admin_kubeconfig(&self) -> PathBuf {
+        self.api()
+            .write_kubeconfig(&self.dir.path().join("admin-kubeconfig"), ADMIN_TOKEN)
+    }
+
+    /// A Namespace with annotations (labels: none).
+    pub fn namespace(&self, name: &str, annotations: Value) {
+        let api = self.api();
+        let ns = json!({ "apiVersion": "v1", "kind": "Namespace",
+                         "metadata": { "name": name, "annotations": annotations } });
+        match api.get("v1", "namespaces", None, name) {
+            Some(mut cur) => {
+                cur["metadata"]["annotations"] = annotations;
+                api.update(cur);
+            }
+            None => {
+                api.create(ns);
+            }
+        }
+    }
+
+    /// A pod in `ns` on this node, with service account `default` and label `app: test`
+    /// unless `spec` says otherwise (its top-level keys override the defaults).
+    pub fn pod(&self, ns: &str, name: &str, annotations: Value, spec: Value) -> Value {
+        let mut s = json!({ "nodeName": NODE, "serviceAccountName": "default",
+                            "containers": [{ "name": "c", "image": "pause" }] });
+        merge(&mut s, &spec);
+        self.api().create(json!({ "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": name, "namespace": ns, "annotations": annotations,
+                          "labels": { "app": "test" } },
+            "spec": s }))
+    }
+
     /// The NetConf keys that select this host's datastore.
     pub fn store_keys(&self) -> Value {
-        match &self.etcd {
-            Some(e) => json!({ "datastore_type": "etcdv3", "etcd_endpoints": e.endpoint }),
-            None => json!({ "datastore_type": "local",
-                            "datastore_path": self.dir.path().join("store") }),
+        match (&self.etcd, self.store) {
+            (Some(e), _) => json!({ "datastore_type": "etcdv3", "etcd_endpoints": e.endpoint }),
+            (None, Store::Kdd) => json!({ "datastore_type": "kubernetes",
+                                          "calico_api_group": "crd.projectcalico.org/v1",
+                                          "kubernetes": { "kubeconfig": self.kubeconfig() } }),
+            (None, _) => json!({ "datastore_type": "local",
+                                 "datastore_path": self.dir.path().join("store") }),
         }
+    }
+
+    /// The keys of the test's own datastore client: on KDD an administrator's (the plugin's
+    /// RBAC would not let a test create pools or read every pod).
+    fn admin_keys(&self) -> Value {
+        let mut keys = self.store_keys();
+        if self.store == Store::Kdd {
+            keys["kubernetes"] = json!({ "kubeconfig": self.admin_kubeconfig() });
+        }
+        keys
     }
 
     pub fn ipam_dir(&self) -> PathBuf {
@@ -188,7 +279,7 @@ impl Host {
 
     /// Runs `f` with a client of this host's datastore (inside the host netns, where etcd is).
     pub fn ds<R: Send>(&self, f: impl FnOnce(&Datastore) -> R + Send) -> R {
-        let keys = self.store_keys();
+        let keys = self.admin_keys();
         self.netns
             .run(move || f(&Datastore::from_netconf(&keys).unwrap()))
             .unwrap()
@@ -199,6 +290,28 @@ impl Host {
             ds.list_resources(&ResourceList::<WorkloadEndpointSpec>::all())
                 .unwrap()
         })
+    }
+
+    /// The endpoints that hold addresses: on etcd and the local store every endpoint (DEL
+    /// deletes it), on KDD the pods whose annotations carry addresses (DEL clears them).
+    pub fn live_weps(&self) -> Vec<WorkloadEndpoint> {
+        self.weps()
+            .into_iter()
+            .filter(|w| !w.spec.ip_networks.is_empty())
+            .collect()
+    }
+
+    /// This node's pod CIDRs (`spec.podCIDR(s)` of the Kubernetes Node; empty: none).
+    pub fn node_pod_cidrs(&self, cidrs: &[&str]) {
+        let api = self.api();
+        let mut node = api.get("v1", "nodes", None, NODE).unwrap_or_else(|| {
+            api.create(json!({ "apiVersion": "v1", "kind": "Node", "metadata": { "name": NODE } }))
+        });
+        node["spec"] = match cidrs.first() {
+            Some(first) => json!({ "podCIDR": first, "podCIDRs": cidrs }),
+            None => json!({}),
+        };
+        api.update(node);
     }
 
     pub fn wep(&self, namespace: &str, name: &str) -> Option<WorkloadEndpoint> {
@@ -336,8 +449,11 @@ impl Host {
                 ))
                 .unwrap();
             }
-            ds.create_resource(&Node::new(NODE, NodeSpec::default()))
-                .unwrap();
+            // On KDD the Kubernetes Node (registered by kubelet) is the Calico Node.
+            if !ds.derives_endpoints() {
+                ds.create_resource(&Node::new(NODE, NodeSpec::default()))
+                    .unwrap();
+            }
         });
     }
 
