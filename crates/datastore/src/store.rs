@@ -113,6 +113,11 @@ impl Datastore {
             .map(|(c, _)| c)
     }
 
+    /// Whether batched reads ([`Datastore::prefetch`]) save round trips on this backend.
+    pub fn batches_reads(&self) -> bool {
+        self.kv.batches_reads()
+    }
+
     /// Requests end within `after` from now (see [`Kv::set_timeout`]).
     pub fn set_timeout(&self, after: Option<std::time::Duration>) {
         self.kv.set_timeout(after);

@@ -50,7 +50,7 @@ pub struct AutoAssignArgs {
     pub max_blocks_per_host: usize,
     /// The workload's Kubernetes namespace labels, for pools' `namespaceSelector` (empty
     /// without a namespace).
-    pub namespace_labels: BTreeMap<String, String>,
+    pub namespace_labels: pools::NamespaceLabels,
 }
 
 /// What one family got: block-masked addresses plus the reasons for any shortfall.
@@ -91,11 +91,30 @@ impl Assignments {
 /// IPAM over one datastore.
 pub struct Ipam<'a> {
     pub(crate) ds: &'a Datastore,
+    /// Handles this Ipam has written or tried to: they may exist.
+    met_handles: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl<'a> Ipam<'a> {
     pub fn new(ds: &'a Datastore) -> Self {
-        Ipam { ds }
+        Ipam {
+            ds,
+            met_handles: Default::default(),
+        }
+    }
+
+    fn met_handle(&self, handle: &str) -> bool {
+        self.met_handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(handle)
+    }
+
+    fn meet_handle(&self, handle: &str) {
+        self.met_handles
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(handle.to_string());
     }
 
     pub fn datastore(&self) -> &Datastore {
@@ -270,7 +289,7 @@ impl<'a> Ipam<'a> {
         version: u8,
         host: &str,
         requested: &[IpNetwork],
-        namespace_labels: &BTreeMap<String, String>,
+        namespace_labels: &pools::NamespaceLabels,
     ) -> Result<(Vec<Pool>, AffineBlocks)> {
         let pools::Selection {
             pools,
@@ -541,7 +560,18 @@ impl<'a> Ipam<'a> {
     ) -> Result<bool> {
         let hkey = HandleKey::new(handle);
         let cidr = bkey.cidr.to_string();
-        let handle_write = match self.ds.get(&hkey)? {
+        // Where reads come batched (etcd, the local store) the handle was read with the rest;
+        // elsewhere (Kubernetes: one request per read) a handle this run has not met yet is
+        // created outright — a new container's is new — and a lost bet is an AlreadyExists
+        // that the retry answers with a read.
+        let read_first = self.ds.batches_reads() || self.met_handle(handle);
+        let current = if read_first {
+            self.ds.get(&hkey)?
+        } else {
+            None
+        };
+        self.meet_handle(handle);
+        let handle_write = match current {
             None => {
                 let mut h = Handle::default();
                 h.increment(&cidr, n as i64);

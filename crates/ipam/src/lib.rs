@@ -18,4 +18,4 @@ pub use assign::{
     MAX_RETRIES, MSG_STRICT_NO_BLOCKS,
 };
 pub use error::{IpamError, Result};
-pub use pools::Pool;
+pub use pools::{NamespaceLabels, Pool};

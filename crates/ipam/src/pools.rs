@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use datastore::resources::{IpPool, ALLOWED_USE_WORKLOAD};
 use datastore::{Datastore, ResourceList};
@@ -52,9 +53,13 @@ impl Pool {
 
     /// The pool's `namespaceSelector` against the workload's namespace labels (empty when
     /// the workload has no Kubernetes namespace); an empty selector selects every namespace.
-    pub fn selects_namespace(&self, namespace_labels: &BTreeMap<String, String>) -> bool {
-        self.namespace_selector.trim().is_empty()
-            || selector::matches(&self.namespace_selector, namespace_labels).unwrap_or(false)
+    /// Does the pool take workloads of this namespace? The labels are only read when the
+    /// pool has a selector.
+    pub fn selects_namespace(&self, namespace_labels: &NamespaceLabels) -> Result<bool> {
+        if self.namespace_selector.trim().is_empty() {
+            return Ok(true);
+        }
+        Ok(selector::matches(&self.namespace_selector, namespace_labels.get()?).unwrap_or(false))
     }
 }
 
@@ -100,7 +105,7 @@ pub fn select(
     version: u8,
     host: &str,
     requested: &[IpNetwork],
-    namespace_labels: &BTreeMap<String, String>,
+    namespace_labels: &NamespaceLabels,
 ) -> Result<Vec<Pool>> {
     select_full(ds, version, host, requested, namespace_labels).map(|s| s.pools)
 }
@@ -123,7 +128,7 @@ pub fn select_full(
     version: u8,
     host: &str,
     requested: &[IpNetwork],
-    namespace_labels: &BTreeMap<String, String>,
+    namespace_labels: &NamespaceLabels,
 ) -> Result<Selection> {
     let labels = node_labels(ds, host)?;
     let enabled = enabled_pools(ds, version)?;
@@ -138,7 +143,7 @@ pub fn select_full(
 fn choose(
     enabled: &[Pool],
     labels: &BTreeMap<String, String>,
-    namespace_labels: &BTreeMap<String, String>,
+    namespace_labels: &NamespaceLabels,
     host: &str,
     requested: &[IpNetwork],
 ) -> Result<Vec<Pool>> {
@@ -160,11 +165,12 @@ fn choose(
         }
         out
     } else {
-        let out: Vec<Pool> = enabled
-            .iter()
-            .filter(|p| p.automatic && p.selects(labels) && p.selects_namespace(namespace_labels))
-            .cloned()
-            .collect();
+        let mut out: Vec<Pool> = Vec::new();
+        for p in enabled {
+            if p.automatic && p.selects(labels) && p.selects_namespace(namespace_labels)? {
+                out.push(p.clone());
+            }
+        }
         if out.is_empty() {
             return Err(IpamError::msg(format!(
                 "no configured Calico pools for node {host}"
@@ -238,4 +244,57 @@ pub fn resolve(ds: &Datastore, entries: &[String], v4: bool) -> Result<Vec<IpNet
         out.push(cidr);
     }
     Ok(out)
+}
+
+/// Reads a namespace's labels (the Kubernetes API, for calico-ipam).
+pub type LabelReader = dyn Fn() -> Result<BTreeMap<String, String>> + Send + Sync;
+
+/// A workload's Kubernetes namespace labels, for pools' `namespaceSelector`: given, or read
+/// the first time a pool with a selector needs them (so an ADD where no pool selects by
+/// namespace does not read the Namespace at all).
+#[derive(Clone, Default)]
+pub struct NamespaceLabels {
+    known: Arc<OnceLock<BTreeMap<String, String>>>,
+    read: Option<Arc<LabelReader>>,
+}
+
+impl NamespaceLabels {
+    pub fn known(labels: BTreeMap<String, String>) -> Self {
+        let known = OnceLock::new();
+        let _ = known.set(labels);
+        NamespaceLabels {
+            known: Arc::new(known),
+            read: None,
+        }
+    }
+
+    pub fn read_with(
+        f: impl Fn() -> Result<BTreeMap<String, String>> + Send + Sync + 'static,
+    ) -> Self {
+        NamespaceLabels {
+            known: Arc::default(),
+            read: Some(Arc::new(f)),
+        }
+    }
+
+    /// The labels (none when neither given nor readable).
+    pub fn get(&self) -> Result<&BTreeMap<String, String>> {
+        if let Some(l) = self.known.get() {
+            return Ok(l);
+        }
+        let labels = match &self.read {
+            Some(read) => read()?,
+            None => BTreeMap::new(),
+        };
+        Ok(self.known.get_or_init(|| labels))
+    }
+}
+
+impl std::fmt::Debug for NamespaceLabels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceLabels")
+            .field("known", &self.known.get())
+            .field("read", &self.read.is_some())
+            .finish()
+    }
 }

@@ -80,7 +80,19 @@ impl TokenSource {
     }
 }
 
-pub struct Client {
+/// A client; clones share its connections, deadline and recent answers (one per process is
+/// the idea: every reader of a plugin run on one TLS connection).
+#[derive(Clone)]
+pub struct Client(Arc<Inner>);
+
+impl std::ops::Deref for Client {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+pub struct Inner {
     url: ServerUrl,
     /// Set for `https` servers.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -115,7 +127,7 @@ impl Client {
         } else {
             None
         };
-        Ok(Client {
+        Ok(Client(Arc::new(Inner {
             token: TokenSource {
                 token: if tls.is_some() {
                     kc.token.clone()
@@ -130,7 +142,7 @@ impl Client {
             deadline: Mutex::new(None),
             sent: AtomicU64::new(0),
             recent: Mutex::new(HashMap::new()),
-        })
+        })))
     }
 
     /// The server's base URL (`https://10.96.0.1:443`).

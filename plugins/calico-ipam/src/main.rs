@@ -19,7 +19,7 @@ use datastore::model::{ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP};
 use datastore::resources::{Node, NodeSpec};
 use datastore::{Datastore, HandleKey, ResourceKey};
 use ipam::pools;
-use ipam::{AutoAssignArgs, Ipam, IpamError};
+use ipam::{AutoAssignArgs, Ipam, IpamError, NamespaceLabels};
 use ipnetwork::IpNetwork;
 use libcni::skel::{self, CmdArgs, Plugin};
 use libcni::types::{v100, Route};
@@ -185,37 +185,39 @@ fn auto_assign(
     Ok(out)
 }
 
-/// The labels of the workload's Kubernetes namespace, for pools' `namespaceSelector`: read
-/// from the API when one is configured (a kubeconfig, or `policy.type` k8s) and CNI_ARGS name
-/// a namespace, as Calico's calico-ipam does; a failed read fails the ADD. Empty otherwise.
+/// The labels of the workload's Kubernetes namespace, for pools' `namespaceSelector`: from
+/// the API when one is configured (a kubeconfig, or `policy.type` k8s) and CNI_ARGS name a
+/// namespace, as Calico's calico-ipam does, read only if a pool selects by namespace (Calico
+/// reads it on every such ADD); a failed read fails the ADD. Empty otherwise.
 fn namespace_labels(
     conf: &config::Conf,
     ds: &Datastore,
     namespace: &str,
-) -> Result<BTreeMap<String, String>, CniError> {
+) -> Result<NamespaceLabels, CniError> {
     if namespace.is_empty() || !conf.has_kubernetes() {
-        return Ok(BTreeMap::new());
+        return Ok(NamespaceLabels::default());
     }
     // The datastore's connection when it is this API with the same settings.
     let settings = conf.kube_settings();
-    let own;
     let client = match ds.kube_client_for(&settings.sources()) {
-        Some(c) => c,
-        None => {
-            own = kubeclient::Client::new(&settings)?;
-            &own
-        }
+        Some(c) => c.clone(),
+        None => kubeclient::Client::new(&settings)?,
     };
-    let ns = client.get(&format!("/api/v1/namespaces/{namespace}"))?;
-    Ok(ns
-        .pointer("/metadata/labels")
-        .and_then(serde_json::Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default())
+    let path = format!("/api/v1/namespaces/{namespace}");
+    Ok(NamespaceLabels::read_with(move || {
+        let ns = client
+            .get(&path)
+            .map_err(|e| IpamError::msg(e.to_string()))?;
+        Ok(ns
+            .pointer("/metadata/labels")
+            .and_then(serde_json::Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }))
 }
 
 /// Opens the datastore the NetConf names. On the local store (one machine, no calico-node) the

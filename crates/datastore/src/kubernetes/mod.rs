@@ -391,15 +391,20 @@ impl KubeStore {
     /// Calico's "force get" list mode: no validity filter), else the pods of a namespace or
     /// of all namespaces.
     fn wep_list(&self, namespace: Option<&str>, prefix: &str) -> Result<Vec<KvPair>> {
-        if let (Some(ns), Some((_, pod_name))) = (namespace, pod::pod_of_wep_name(prefix)) {
-            if prefix.ends_with('-') {
-                let pod = match self.client.get_opt(&Self::pod_path(ns, &pod_name)) {
-                    Ok(Some(p)) => p,
-                    Ok(None) => return Ok(Vec::new()),
-                    Err(e) => return Err(self.err(e, prefix)),
-                };
-                return Ok(vec![self.wep_pair(&pod)?.1]);
-            }
+        if !prefix.is_empty() {
+            // A name prefix names one workload: a pod, or nothing KDD can hold (Calico: a
+            // `cni`-orchestrated name does not exist here).
+            let (Some(ns), Some((_, pod_name))) = (namespace, pod::pod_of_wep_name(prefix)) else {
+                return Err(DatastoreError::NotFound {
+                    identifier: format!("WorkloadEndpoint({}/{prefix})", namespace.unwrap_or("")),
+                });
+            };
+            let pod = match self.client.get_opt(&Self::pod_path(ns, &pod_name)) {
+                Ok(Some(p)) => p,
+                Ok(None) => return Ok(Vec::new()),
+                Err(e) => return Err(self.err(e, prefix)),
+            };
+            return Ok(vec![self.wep_pair(&pod)?.1]);
         }
         let path = match namespace {
             Some(ns) => format!("/api/v1/namespaces/{ns}/pods"),
