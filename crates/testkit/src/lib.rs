@@ -22,7 +22,7 @@ pub use kubeapi::{
 };
 pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
-pub use pki::{make_pki, openssl, sign, TlsFiles};
+pub use pki::{issue, make_pki, openssl, sign, sign_subject, TlsFiles};
 pub use plugin::{Invocation, PluginRun};
 pub use private_dir::{PrivateDirLauncher, PrivateEntry};
 pub use root::require_root;

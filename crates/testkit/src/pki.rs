@@ -66,11 +66,42 @@ pub fn make_pki(dir: &Path) -> TlsFiles {
 /// Issues `cert` (a file name in `dir`) for the key file `key` with subject CN `cn`, signed by
 /// the CA [`make_pki`] made in `dir`, with its extensions (127.0.0.1, server and client use).
 pub fn sign(dir: &Path, key: &str, cn: &str, cert: &str) {
-    let csr = format!("{cert}.csr");
-    let subject = format!("/CN={cn}");
+    sign_subject(dir, key, &format!("/CN={cn}"), cert)
+}
+
+/// Makes a new EC P-256 key `NAME.key` and a certificate `NAME.pem` for it with `subject`
+/// (openssl's form: `/CN=alice/O=devs/O=ops` — a Kubernetes client certificate's user is its
+/// CN, its groups its O values), signed by the CA [`make_pki`] made in `dir`, with its
+/// extensions (127.0.0.1, server and client use). `ca` is that CA.
+pub fn issue(dir: &Path, name: &str, subject: &str) -> TlsFiles {
+    let key = format!("{name}.key");
+    let cert = format!("{name}.pem");
     openssl(
         dir,
-        &["req", "-new", "-key", key, "-subj", &subject, "-out", &csr],
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            &key,
+        ],
+    );
+    sign_subject(dir, &key, subject, &cert);
+    TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join(cert),
+        key: dir.join(key),
+    }
+}
+
+/// [`sign`] with a whole subject in openssl's form (`/CN=alice/O=devs`).
+pub fn sign_subject(dir: &Path, key: &str, subject: &str, cert: &str) {
+    let csr = format!("{cert}.csr");
+    openssl(
+        dir,
+        &["req", "-new", "-key", key, "-subj", subject, "-out", &csr],
     );
     openssl(
         dir,

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::{json, Value};
 use testkit::{
-    Action, ApiGroups, Fault, KubeApi, KubeApiOptions, Method, Rule, ADMIN_TOKEN, ADMIN_USER,
-    CNI_TOKEN, CNI_USER,
+    Action, ApiGroups, Fault, KubeApi, KubeApiOptions, Method, Rule, TlsFiles, ADMIN_TOKEN,
+    ADMIN_USER, CNI_TOKEN, CNI_USER,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -62,6 +62,17 @@ impl Client {
     }
 
     fn to(url: &str, ca: &std::path::Path, token: Option<&str>) -> Client {
+        Client::with_cert(url, ca, None, token)
+    }
+
+    /// Over https, trusting the CA certificates in `ca`, presenting `cert` (its `cert` and
+    /// `key`) if given.
+    fn with_cert(
+        url: &str,
+        ca: &std::path::Path,
+        cert: Option<&TlsFiles>,
+        token: Option<&str>,
+    ) -> Client {
         let https = url.starts_with("https://");
         let tls = https.then(|| {
             let mut roots = rustls::RootCertStore::empty();
@@ -69,13 +80,21 @@ impl Client {
                 roots.add(c.unwrap()).unwrap();
             }
             let provider = Arc::new(rustls::crypto::ring::default_provider());
-            Arc::new(
-                rustls::ClientConfig::builder_with_provider(provider)
-                    .with_safe_default_protocol_versions()
-                    .unwrap()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth(),
-            )
+            let builder = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots);
+            Arc::new(match cert {
+                None => builder.with_no_client_auth(),
+                Some(f) => {
+                    let chain = CertificateDer::pem_file_iter(&f.cert)
+                        .unwrap()
+                        .collect::<Result<Vec<_>, _>>()
+                        .unwrap();
+                    let key = PrivateKeyDer::from_pem_file(&f.key).unwrap();
+                    builder.with_client_auth_cert(chain, key).unwrap()
+                }
+            })
         });
         Client {
             addr: url.split("://").nth(1).unwrap().to_string(),
@@ -1935,4 +1954,184 @@ fn serves_in_the_network_namespace_it_was_started_in() {
     // Nothing listens on that port in this test's own namespace.
     let err = TcpStream::connect(format!("127.0.0.1:{}", api.port())).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS from the test's own PKI, client certificates.
+
+/// A new test PKI (`testkit::make_pki`) in a fresh directory under `dir`.
+fn new_pki(dir: &std::path::Path, name: &str) -> TlsFiles {
+    let d = dir.join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    testkit::make_pki(&d)
+}
+
+#[test]
+fn serves_the_certificate_of_the_tests_pki() {
+    let dir = testkit::temp_dir();
+    let ours = new_pki(dir.path(), "ours");
+    let other = new_pki(dir.path(), "other");
+    let api = KubeApi::start(KubeApiOptions {
+        tls: Some(ours.clone()),
+        ..KubeApiOptions::default()
+    });
+    assert_eq!(api.ca_pem(), ours.ca.as_path());
+    let r = Client::to(&api.url(), &ours.ca, Some(ADMIN_TOKEN)).get("/api/v1/namespaces");
+    assert_eq!(r.status, 200);
+    // The kubeconfig carries that CA.
+    let kc =
+        std::fs::read_to_string(api.write_kubeconfig(&dir.path().join("kc"), CNI_TOKEN)).unwrap();
+    let ca_data = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        std::fs::read(&ours.ca).unwrap(),
+    );
+    assert!(
+        kc.contains(&format!("certificate-authority-data: {ca_data}\n")),
+        "{kc}"
+    );
+    // A client that trusts another CA (same name, other key) refuses the server before any
+    // request; the server's own generated PKI is not what it serves.
+    let err = Client::to(&api.url(), &other.ca, Some(ADMIN_TOKEN))
+        .try_request("GET", "/version", None, None)
+        .err()
+        .expect("the handshake fails");
+    assert!(
+        err.to_string().starts_with("invalid peer certificate"),
+        "{err}"
+    );
+    let lines: Vec<String> = api.requests().iter().map(|r| r.line()).collect();
+    assert_eq!(lines, vec!["GET /api/v1/namespaces"]);
+    // No client CA: no client certificates asked for, every connection recorded without one.
+    assert_eq!(api.client_certs(), vec![false]);
+}
+
+#[test]
+fn client_certificates_authenticate_as_their_cn_with_o_groups() {
+    let dir = testkit::temp_dir();
+    let pki = new_pki(dir.path(), "pki");
+    let d = pki.ca.parent().unwrap();
+    let alice = testkit::issue(d, "alice", "/CN=alice/O=devs/O=ops");
+    let root = testkit::issue(d, "root", "/CN=kubernetes-admin/O=system:masters");
+    let no_cn = testkit::issue(d, "nocn", "/O=ops");
+    let stranger = testkit::issue(
+        new_pki(dir.path(), "other").ca.parent().unwrap(),
+        "stranger",
+        "/CN=alice/O=ops",
+    );
+    let api = KubeApi::start(KubeApiOptions {
+        tls: Some(pki.clone()),
+        client_ca: Some(pki.ca.clone()),
+        ..KubeApiOptions::default()
+    });
+    let url = api.url();
+    let client = |cert: Option<&TlsFiles>, token: Option<&str>| {
+        Client::with_cert(&url, &pki.ca, cert, token)
+    };
+    let pods = "/api/v1/namespaces/default/pods";
+    let last = |api: &KubeApi| api.requests().pop().unwrap();
+
+    // The CN is the user: no rules yet.
+    let mut c = client(Some(&alice), None);
+    let r = c.get(pods);
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.message(),
+        "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+    );
+    let rec = last(&api);
+    assert_eq!(
+        (rec.user.as_str(), rec.client_cert, rec.token.as_deref()),
+        ("alice", true, None)
+    );
+    // The O values are the groups.
+    api.bind_group("ops", vec![Rule::new(&["list"], &[""], &["pods"])]);
+    assert_eq!(c.get(pods).status, 200);
+    api.bind_group("devs", vec![Rule::new(&["get"], &[""], &["namespaces"])]);
+    assert_eq!(c.get("/api/v1/namespaces/default").status, 200);
+    assert_eq!(c.get("/api/v1/nodes").status, 403);
+    // x509 comes before tokens: with a certificate, a token is not even checked.
+    for token in [ADMIN_TOKEN, "no-such-token"] {
+        let mut c = client(Some(&alice), Some(token));
+        let r = c.get("/api/v1/nodes");
+        assert_eq!(r.status, 403, "{}", r.message());
+        assert!(r.message().contains("User \"alice\""), "{}", r.message());
+        assert_eq!(c.get(pods).status, 200);
+        let rec = last(&api);
+        assert_eq!(
+            (rec.user.as_str(), rec.client_cert, rec.token.as_deref()),
+            ("alice", true, Some(token))
+        );
+    }
+    // O=system:masters is the admin group.
+    let mut c = client(Some(&root), None);
+    assert_eq!(c.get("/api/v1/nodes").status, 200);
+    assert_eq!(last(&api).user, "kubernetes-admin");
+    // A certificate without a CN authenticates nobody: the token decides, or anonymous.
+    let mut c = client(Some(&no_cn), Some(CNI_TOKEN));
+    assert_eq!(c.get("/api/v1/namespaces/default").status, 200);
+    let rec = last(&api);
+    assert_eq!((rec.user.as_str(), rec.client_cert), (CNI_USER, true));
+    let mut c = client(Some(&no_cn), None);
+    assert_eq!(c.get(pods).status, 403);
+    assert_eq!(last(&api).user, "system:anonymous");
+    // Without a certificate (optional here): tokens as usual, a bad one is 401.
+    let mut c = client(None, Some(ADMIN_TOKEN));
+    assert_eq!(c.get("/api/v1/nodes").status, 200);
+    let rec = last(&api);
+    assert_eq!(
+        (rec.user.as_str(), rec.client_cert, rec.token.as_deref()),
+        (ADMIN_USER, false, Some(ADMIN_TOKEN))
+    );
+    let mut c = client(None, Some("no-such-token"));
+    assert_eq!(c.get(pods).status, 401);
+    assert_eq!(last(&api).user, "");
+    // A certificate from another CA fails the handshake: no request, no connection recorded.
+    let before = api.requests().len();
+    let err = client(Some(&stranger), Some(ADMIN_TOKEN))
+        .try_request("GET", pods, None, None)
+        .err()
+        .expect("the server refuses the certificate");
+    // (Both CAs are named `cnitest-ca`: the signature check fails, rustls's alert for it.)
+    assert_eq!(err.to_string(), "received fatal alert: DecryptError");
+    assert_eq!(api.requests().len(), before);
+    // One entry per connection whose handshake completed, in order.
+    assert_eq!(
+        api.client_certs(),
+        vec![true, true, true, true, true, true, false, false]
+    );
+    // The record's JSON (kube-standin's /standin/requests) says it too.
+    let j = api.requests()[0].to_json();
+    assert_eq!(
+        (&j["user"], &j["clientCert"], &j["token"]),
+        (&json!("alice"), &json!(true), &Value::Null)
+    );
+}
+
+#[test]
+fn required_client_certificates() {
+    let dir = testkit::temp_dir();
+    let pki = new_pki(dir.path(), "pki");
+    let cni = testkit::issue(pki.ca.parent().unwrap(), "cni", "/CN=calico-cni-plugin");
+    let api = KubeApi::start(KubeApiOptions {
+        tls: Some(pki.clone()),
+        client_ca: Some(pki.ca.clone()),
+        require_client_cert: true,
+        ..KubeApiOptions::default()
+    });
+    api.bind("calico-cni-plugin", Rule::calico_cni_plugin());
+    // No certificate: the handshake fails, whatever the token.
+    let err = Client::with_cert(&api.url(), &pki.ca, None, Some(ADMIN_TOKEN))
+        .try_request("GET", "/version", None, None)
+        .err()
+        .expect("the server requires a certificate");
+    assert_eq!(err.to_string(), "received fatal alert: CertificateRequired");
+    assert!(api.requests().is_empty());
+    assert!(api.client_certs().is_empty());
+    // With one: served as its CN, with that user's bindings.
+    let mut c = Client::with_cert(&api.url(), &pki.ca, Some(&cni), None);
+    assert_eq!(c.get("/api/v1/namespaces/kube-system").status, 200);
+    assert_eq!(c.get("/api/v1/namespaces").status, 403);
+    assert_eq!(api.client_certs(), vec![true]);
+    let users: Vec<String> = api.requests().into_iter().map(|r| r.user).collect();
+    assert_eq!(users, vec!["calico-cni-plugin", "calico-cni-plugin"]);
 }

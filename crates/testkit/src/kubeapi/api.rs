@@ -192,6 +192,11 @@ pub fn handle(st: &State, req: &Request) -> Outcome {
         query: req.query.clone(),
         content_type: req.header("Content-Type").map(String::from),
         user: String::new(),
+        client_cert: req.client_cert.is_some(),
+        token: req
+            .header("Authorization")
+            .and_then(bearer_token)
+            .map(String::from),
         status: 0,
         body: req.body.clone(),
     };
@@ -203,21 +208,53 @@ pub fn handle(st: &State, req: &Request) -> Outcome {
     outcome
 }
 
+/// The token of an `Authorization: Bearer` header.
+fn bearer_token(h: &str) -> Option<&str> {
+    h.strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// The apiserver's union authenticator (`pkg/kubeapiserver/authenticator/config.go`): the
+/// first that succeeds wins, x509 client certificates before bearer tokens, so a verified
+/// client certificate authenticates the request whatever token comes with it. A certificate
+/// with an empty CN authenticates nobody and the token is tried. Neither → anonymous; a
+/// token that is not valid → 401.
 fn authenticate(st: &State, req: &Request) -> Result<Identity, ApiError> {
+    if let Some(id) = req.client_cert.as_deref().and_then(|c| x509_identity(c)) {
+        return Ok(id);
+    }
     match req.header("Authorization") {
         None => Ok(Identity::anonymous()),
         Some(h) => {
-            let token = h
-                .strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or_else(ApiError::unauthorized)?;
+            let token = bearer_token(h).ok_or_else(ApiError::unauthorized)?;
             lock(&st.auth)
                 .authenticate(token)
                 .ok_or_else(ApiError::unauthorized)
         }
     }
+}
+
+/// `x509.CommonNameUserConversion` then `group.AuthenticatedGroupAdder`: user CN, groups O
+/// plus `system:authenticated` (unless O already has it or `system:unauthenticated`).
+fn x509_identity(der: &[u8]) -> Option<Identity> {
+    let subject = super::x509::subject(der)?;
+    if subject.common_name.is_empty() {
+        return None;
+    }
+    let mut groups = subject.organization;
+    if !groups
+        .iter()
+        .any(|g| g == "system:authenticated" || g == "system:unauthenticated")
+    {
+        groups.push("system:authenticated".into());
+    }
+    Some(Identity {
+        user: subject.common_name,
+        groups,
+        rules: Vec::new(),
+    })
 }
 
 fn serve(st: &State, req: &Request, rec: &mut RequestRecord) -> Outcome {

@@ -26,6 +26,9 @@ pub struct Request {
     pub query: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The client certificate (DER, the end entity) the connection presented, verified in the
+    /// TLS handshake against the client CA.
+    pub client_cert: Option<Arc<Vec<u8>>>,
 }
 
 impl Request {
@@ -62,24 +65,66 @@ pub struct Server {
     stop: Arc<AtomicBool>,
     conns: Conns,
     accept: Option<JoinHandle<()>>,
+    client_certs: ClientCerts,
 }
+
+/// Per TLS connection whose handshake completed, in order: whether the client presented a
+/// certificate.
+type ClientCerts = Arc<Mutex<Vec<bool>>>;
 
 /// Open connections by id: a clone of each socket, to shut it down when the connection's
 /// thread ends (its own handle may sit inside a TLS stream) or the server stops.
 type Conns = Arc<Mutex<HashMap<u64, TcpStream>>>;
 
-/// A rustls server configuration (ring provider) for a PEM certificate chain and key.
-pub fn tls_config(cert: &Path, key: &Path) -> Arc<rustls::ServerConfig> {
+/// Client certificates: verified against the CA certificates (PEM) in `ca`, optional unless
+/// `required`.
+pub struct ClientAuth<'a> {
+    pub ca: &'a Path,
+    pub required: bool,
+}
+
+/// A rustls server configuration (ring provider) for a PEM certificate chain and key, asking
+/// for client certificates with `client_auth`.
+pub fn tls_config(
+    cert: &Path,
+    key: &Path,
+    client_auth: Option<ClientAuth>,
+) -> Arc<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .expect("read the server certificate")
-        .collect::<Result<_, _>>()
-        .expect("parse the server certificate");
-    let key = PrivateKeyDer::from_pem_file(key).expect("read the server key");
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let read = |p: &Path| -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(p)
+            .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("parse {}: {e}", p.display()))
+    };
+    let chain = read(cert);
+    let key = PrivateKeyDer::from_pem_file(key)
+        .unwrap_or_else(|e| panic!("read the server key {}: {e}", key.display()));
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
+        .expect("TLS versions");
+    let builder = match client_auth {
+        None => builder.with_no_client_auth(),
+        Some(ClientAuth { ca, required }) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in read(ca) {
+                roots
+                    .add(c)
+                    .unwrap_or_else(|e| panic!("client CA {}: {e}", ca.display()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = if required {
+                verifier
+            } else {
+                verifier.allow_unauthenticated()
+            };
+            builder.with_client_cert_verifier(verifier.build().expect("client verifier"))
+        }
+    };
+    let config = builder
         .with_single_cert(chain, key)
         .expect("server certificate and key");
     Arc::new(config)
@@ -97,16 +142,27 @@ impl Server {
             .expect("non-blocking listener");
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Conns = Arc::default();
-        let (s, c) = (stop.clone(), conns.clone());
+        let client_certs: ClientCerts = Arc::default();
+        let (s, c, cc) = (stop.clone(), conns.clone(), client_certs.clone());
         let accept = std::thread::Builder::new()
             .name("kube-standin-accept".into())
-            .spawn(move || accept_loop(listener, tls, handler, s, c))
+            .spawn(move || accept_loop(listener, tls, handler, s, c, cc))
             .expect("spawn the accept thread");
         Server {
             stop,
             conns,
             accept: Some(accept),
+            client_certs,
         }
+    }
+
+    /// Per TLS connection whose handshake completed, in order: whether the client presented
+    /// a certificate (a verified one: a certificate the verifier refuses fails the handshake).
+    pub fn client_certs(&self) -> Vec<bool> {
+        self.client_certs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn stop(&mut self) {
@@ -132,6 +188,7 @@ fn accept_loop(
     handler: Handler,
     stop: Arc<AtomicBool>,
     conns: Conns,
+    client_certs: ClientCerts,
 ) {
     let mut next_id = 0u64;
     while !stop.load(Ordering::SeqCst) {
@@ -147,20 +204,25 @@ fn accept_loop(
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(id, clone);
                 }
-                let (tls, handler, stop, conns) =
-                    (tls.clone(), handler.clone(), stop.clone(), conns.clone());
+                let (tls, handler, stop, conns, certs) = (
+                    tls.clone(),
+                    handler.clone(),
+                    stop.clone(),
+                    conns.clone(),
+                    client_certs.clone(),
+                );
                 let _ = std::thread::Builder::new()
                     .name("kube-standin-conn".into())
                     .spawn(move || {
                         match tls {
-                            None => connection(stream, &handler, &stop),
+                            None => connection(stream, &handler, &stop, None),
                             Some(cfg) => {
-                                if let Ok(conn) = rustls::ServerConnection::new(cfg) {
-                                    connection(
-                                        rustls::StreamOwned::new(conn, stream),
-                                        &handler,
-                                        &stop,
-                                    )
+                                if let Some((tls, peer)) = handshake(cfg, stream) {
+                                    certs
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .push(peer.is_some());
+                                    connection(tls, &handler, &stop, peer)
                                 }
                             }
                         }
@@ -184,12 +246,39 @@ fn accept_loop(
     }
 }
 
+type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+
+/// Completes the TLS handshake (a client the server or the client itself rejects sends no
+/// request); returns the stream and the client's certificate, if it presented one.
+fn handshake(
+    cfg: Arc<rustls::ServerConfig>,
+    mut sock: TcpStream,
+) -> Option<(TlsStream, Option<Arc<Vec<u8>>>)> {
+    let mut conn = rustls::ServerConnection::new(cfg).ok()?;
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).ok()?;
+    }
+    let peer = conn
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|c| Arc::new(c.to_vec()));
+    Some((rustls::StreamOwned::new(conn, sock), peer))
+}
+
 /// Serves requests on one connection until it closes, errs, or asks to close.
-fn connection<S: Read + Write>(stream: S, handler: &Handler, stop: &AtomicBool) {
+fn connection<S: Read + Write>(
+    stream: S,
+    handler: &Handler,
+    stop: &AtomicBool,
+    client_cert: Option<Arc<Vec<u8>>>,
+) {
     let mut r = BufReader::new(stream);
     loop {
         let req = match read_request(&mut r) {
-            Ok(Some(req)) => req,
+            Ok(Some(mut req)) => {
+                req.client_cert = client_cert.clone();
+                req
+            }
             Ok(None) => return,
             Err(code) => {
                 let body = format!("{code} Bad Request").into_bytes();
@@ -316,6 +405,7 @@ fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Option<Request>
         query: query.to_string(),
         headers,
         body,
+        client_cert: None,
     }))
 }
 

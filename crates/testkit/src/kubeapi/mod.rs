@@ -1,8 +1,8 @@
 //! A strict stand-in for the Kubernetes API server (v1.32): core `v1` namespaces, pods (with
 //! `status`), nodes and service accounts (with `token`), Calico's custom resources in
 //! `crd.projectcalico.org/v1` and/or `projectcalico.org/v3` with their structural schemas,
-//! bearer-token authentication, RBAC, discovery, and injectable faults. See README.md here
-//! for what it does and does not do.
+//! client-certificate and bearer-token authentication, RBAC, discovery, and injectable faults.
+//! See README.md here for what it does and does not do.
 
 mod api;
 mod core;
@@ -22,6 +22,7 @@ mod store;
 mod table;
 mod util;
 mod wire;
+mod x509;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,8 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde_json::{json, Value};
+
+use crate::TlsFiles;
 
 pub use faults::{Action, Fault, Method};
 pub use rbac::Rule;
@@ -67,6 +70,17 @@ pub struct KubeApiOptions {
     pub groups: ApiGroups,
     /// Seed of the dice of faults with a `probability`.
     pub fault_seed: u64,
+    /// Serve this certificate and key (`cert`, `key`) instead of one made for the server;
+    /// [`KubeApi::ca_pem`] is then `ca`. Needs `https`.
+    pub tls: Option<TlsFiles>,
+    /// Ask clients for certificates and verify them against the CA certificates (PEM) in this
+    /// file, as the apiserver's `--client-ca-file`: a request on a connection with a verified
+    /// client certificate is the user of its subject CN, in the groups of its O values. Needs
+    /// `https`.
+    pub client_ca: Option<PathBuf>,
+    /// Refuse TLS handshakes without a client certificate (a real apiserver only asks for
+    /// one). Needs `client_ca`.
+    pub require_client_cert: bool,
 }
 
 impl Default for KubeApiOptions {
@@ -75,6 +89,9 @@ impl Default for KubeApiOptions {
             https: true,
             groups: ApiGroups::V1,
             fault_seed: 1,
+            tls: None,
+            client_ca: None,
+            require_client_cert: false,
         }
     }
 }
@@ -88,8 +105,14 @@ pub struct RequestRecord {
     /// The raw query string (without `?`).
     pub query: String,
     pub content_type: Option<String>,
-    /// The authenticated user (empty when authentication failed).
+    /// The authenticated user, by client certificate or bearer token (`system:anonymous`
+    /// without credentials; empty when authentication failed).
     pub user: String,
+    /// Whether the request came on a connection with a (verified) client certificate.
+    pub client_cert: bool,
+    /// The bearer token of the `Authorization` header, if the request had one (also when the
+    /// client certificate authenticated the request, or the token was refused).
+    pub token: Option<String>,
     /// The response code (0 for a hung or dropped request).
     pub status: u16,
     pub body: Vec<u8>,
@@ -117,7 +140,8 @@ impl RequestRecord {
             None => json!(String::from_utf8_lossy(&self.body)),
         };
         json!({"method": self.method, "path": self.path, "query": self.query,
-               "contentType": self.content_type, "user": self.user, "status": self.status, "body": body})
+               "contentType": self.content_type, "user": self.user, "clientCert": self.client_cert,
+               "token": self.token, "status": self.status, "body": body})
     }
 }
 
@@ -158,13 +182,31 @@ fn server_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 impl KubeApi {
     /// Starts a server on 127.0.0.1 (an ephemeral port) in the calling thread's network
     /// namespace; connections are served on other threads.
+    ///
+    /// Panics on options that do not go together (`tls` or `client_ca` without `https`,
+    /// `require_client_cert` without `client_ca`) and on unreadable certificates or keys.
     pub fn start(opts: KubeApiOptions) -> KubeApi {
+        assert!(
+            opts.https || (opts.tls.is_none() && opts.client_ca.is_none()),
+            "KubeApiOptions: tls and client_ca need https"
+        );
+        assert!(
+            !opts.require_client_cert || opts.client_ca.is_some(),
+            "KubeApiOptions: require_client_cert needs client_ca"
+        );
         let dir = crate::temp_dir();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local address").port();
         let (ca, tls) = if opts.https {
-            let (ca, cert, key) = server_pki(dir.path());
-            (ca, Some(http::tls_config(&cert, &key)))
+            let (ca, cert, key) = match &opts.tls {
+                Some(t) => (t.ca.clone(), t.cert.clone(), t.key.clone()),
+                None => server_pki(dir.path()),
+            };
+            let client_auth = opts.client_ca.as_deref().map(|ca| http::ClientAuth {
+                ca,
+                required: opts.require_client_cert,
+            });
+            (ca, Some(http::tls_config(&cert, &key, client_auth)))
         } else {
             (PathBuf::new(), None)
         };
@@ -285,6 +327,16 @@ impl KubeApi {
         lock(&self.state.auth)
             .bindings
             .entry(format!("user:{user}"))
+            .or_default()
+            .extend(rules);
+    }
+
+    /// Binds `rules` to a group (like a ClusterRoleBinding to a Group subject), e.g. an O of
+    /// client certificates.
+    pub fn bind_group(&self, group: &str, rules: Vec<Rule>) {
+        lock(&self.state.auth)
+            .bindings
+            .entry(format!("group:{group}"))
             .or_default()
             .extend(rules);
     }
@@ -411,6 +463,14 @@ impl KubeApi {
 
     pub fn clear_requests(&self) {
         lock(&self.state.records).clear();
+    }
+
+    /// Per TLS connection whose handshake completed, in order of completion: whether the
+    /// client presented a certificate. A handshake that failed (the client refused the
+    /// server's certificate, or a client certificate was missing or not verified) is not in
+    /// the list.
+    pub fn client_certs(&self) -> Vec<bool> {
+        self.server.client_certs()
     }
 
     /// Adds a fault after those already installed.
