@@ -11,10 +11,12 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use common::api::FakeApi;
 use common::*;
 use serde_json::{json, Value};
-use testkit::{openssl, Invocation, PluginRun, TempNetns, TlsFiles};
+use testkit::{
+    openssl, Invocation, KubeApi, KubeApiOptions, PluginRun, RequestRecord, Rule, TempNetns,
+    TlsFiles, CNI_TOKEN, CNI_USER,
+};
 
 const NET: &str = "k8s-pod-network";
 
@@ -785,6 +787,37 @@ fn b64_of(path: &Path) -> String {
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
 }
 
+/// testkit's stand-in API server in the host netns (as `Host::api`), serving `pki`'s
+/// certificate; with `client_certs` it requires a client certificate from `pki`'s CA and
+/// authenticates requests as its CN.
+fn tls_api(h: &Host, pki: &TlsFiles, client_certs: bool) -> KubeApi {
+    let opts = KubeApiOptions {
+        tls: Some(pki.clone()),
+        client_ca: client_certs.then(|| pki.ca.clone()),
+        require_client_cert: client_certs,
+        ..KubeApiOptions::default()
+    };
+    h.netns.run(|| KubeApi::start(opts)).unwrap()
+}
+
+/// A kubeconfig at `path` pointing at `api`, with `cluster` and `user` (YAML lines, each
+/// `key: value`) as the cluster and user entries.
+fn kubeconfig_at(api: &KubeApi, path: &Path, cluster: &[&str], user: &[&str]) -> PathBuf {
+    let indent =
+        |lines: &[&str]| -> String { lines.iter().map(|l| format!("    {l}\n")).collect() };
+    std::fs::write(
+        path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: local\n  cluster:\n    server: {}\n{}users:\n- name: calico\n  user:\n{}contexts:\n- name: calico-context\n  context:\n    cluster: local\n    user: calico\ncurrent-context: calico-context\n",
+            api.url(),
+            indent(cluster),
+            indent(user),
+        ),
+    )
+    .unwrap();
+    path.to_path_buf()
+}
+
 fn tls_conf(h: &Host, kubeconfig: &Path) -> Value {
     h.conf(
         "1.0.0",
@@ -793,11 +826,37 @@ fn tls_conf(h: &Host, kubeconfig: &Path) -> Value {
     )
 }
 
+/// Namespace `test` and pod `p1` in it (service account `default`, which the stand-in makes
+/// with the namespace), unless they exist.
+fn put_p1(api: &KubeApi) {
+    if api.get("v1", "namespaces", None, "test").is_none() {
+        api.create(json!({ "apiVersion": "v1", "kind": "Namespace",
+                           "metadata": { "name": "test" } }));
+    }
+    if api.get("v1", "pods", Some("test"), "p1").is_none() {
+        api.create(json!({ "apiVersion": "v1", "kind": "Pod",
+            "metadata": { "name": "p1", "namespace": "test", "labels": { "app": "test" } },
+            "spec": { "nodeName": NODE, "serviceAccountName": "default",
+                      "containers": [{ "name": "c", "image": "pause" }] } }));
+    }
+}
+
 /// ADD of pod `p1` (namespace `test`, both put in the stand-in first).
-fn add_p1(h: &Host, api: &FakeApi, c: &TempNetns, conf: &Value) -> PluginRun {
-    api.namespace("test", json!({}));
-    api.pod("test", "p1", json!({}), json!({}));
+fn add_p1(h: &Host, api: &KubeApi, c: &TempNetns, conf: &Value) -> PluginRun {
+    put_p1(api);
     h.exec(inv(h, "ADD", "cid1", c, conf, "p1"))
+}
+
+/// The stand-in's record of the (successful) GET of pod `p1`.
+fn pod_get(api: &KubeApi) -> RequestRecord {
+    let reqs = api.requests();
+    reqs.iter()
+        .find(|r| r.method == "GET" && r.path == "/api/v1/namespaces/test/pods/p1")
+        .cloned()
+        .unwrap_or_else(|| {
+            let lines: Vec<String> = reqs.iter().map(|r| r.line()).collect();
+            panic!("no GET of pod p1 in {lines:?}")
+        })
 }
 
 /// A successful ADD made the pod's endpoint (so the Pod was read over TLS); DEL removes it.
@@ -818,16 +877,36 @@ fn assert_nothing_left(h: &Host, c: &TempNetns) {
     assert!(!h.ip(&["-o", "link"]).contains("cali"));
 }
 
+/// Every request came on a connection with a verified client certificate, was the user of
+/// its CN, `user`, and carried no token; at least one TLS connection, each with a client
+/// certificate.
+fn assert_client_cert_only(api: &KubeApi, user: &str) {
+    let certs = api.client_certs();
+    assert!(!certs.is_empty() && certs.iter().all(|&c| c), "{certs:?}");
+    let reqs = api.requests();
+    assert!(!reqs.is_empty());
+    for r in &reqs {
+        assert_eq!(
+            (r.user.as_str(), r.client_cert, r.token.as_deref()),
+            (user, true, None),
+            "{}",
+            r.line()
+        );
+    }
+}
+
 /// https with `certificate-authority-data` and a bearer `token` (what Calico's installer
-/// writes): ADD reads the Pod over TLS and the stand-in saw the token. Runs against the
-/// stand-in API server (tests/common/api.rs) because no apiserver can be installed here.
+/// writes): ADD reads the Pod over TLS, authenticated by that token. Runs against testkit's
+/// stand-in API server because no apiserver can be installed here.
 #[test]
 fn https_with_ca_data_and_token() {
     for store in STORES {
         let h = Host::new(store);
         let pki = pki_in(&h.dir.path().join("pki"));
-        let api = FakeApi::start_https(&h, &pki, false);
-        let kc = api.kubeconfig_at(
+        let api = tls_api(&h, &pki, false);
+        api.add_token("tls-token", "tls-user", Rule::calico_cni_plugin());
+        let kc = kubeconfig_at(
+            &api,
             &h.dir.path().join("kubeconfig"),
             &[&format!("certificate-authority-data: {}", b64_of(&pki.ca))],
             &["token: \"tls-token\""],
@@ -836,63 +915,76 @@ fn https_with_ca_data_and_token() {
         let conf = tls_conf(&h, &kc);
         let run = add_p1(&h, &api, &c, &conf);
         assert_added_then_del(&h, &c, &conf, &run);
-        let reqs = api.requests.lock().unwrap().clone();
-        assert!(
-            reqs.contains(&(
-                "/api/v1/namespaces/test/pods/p1".to_string(),
-                "Bearer tls-token".to_string()
-            )),
-            "{reqs:?}"
+        let get = pod_get(&api);
+        assert_eq!(
+            (
+                get.user.as_str(),
+                get.token.as_deref(),
+                get.client_cert,
+                get.status
+            ),
+            ("tls-user", Some("tls-token"), false, 200)
         );
+        // TLS all the way: connections were made, none with a client certificate.
+        let certs = api.client_certs();
+        assert!(!certs.is_empty() && certs.iter().all(|&c| !c), "{certs:?}");
     }
 }
 
 /// https with a `certificate-authority` file and a client certificate + PKCS#8 key as
-/// files; the stand-in requires and verifies client certificates, and saw one on every
-/// connection. Runs against the stand-in API server because no apiserver can be installed
-/// here.
+/// files; the stand-in requires and verifies client certificates, saw one on every
+/// connection, and authenticated every request as its CN (the plugin's user here: bound to
+/// Calico's calico-cni-plugin role). Runs against testkit's stand-in API server because no
+/// apiserver can be installed here.
 #[test]
 fn https_with_ca_file_and_client_certificate() {
     for store in STORES {
         let h = Host::new(store);
         let pki = pki_in(&h.dir.path().join("pki"));
-        let api = FakeApi::start_https(&h, &pki, true);
-        let kc = api.kubeconfig_at(
+        let client = testkit::issue(pki.ca.parent().unwrap(), "client", "/CN=calico-cni");
+        assert!(std::fs::read_to_string(&client.key)
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----"));
+        let api = tls_api(&h, &pki, true);
+        api.bind("calico-cni", Rule::calico_cni_plugin());
+        let kc = kubeconfig_at(
+            &api,
             &h.dir.path().join("kubeconfig"),
             &[&format!("certificate-authority: {}", pki.ca.display())],
             &[
-                &format!("client-certificate: {}", pki.cert.display()),
-                &format!("client-key: {}", pki.key.display()),
+                &format!("client-certificate: {}", client.cert.display()),
+                &format!("client-key: {}", client.key.display()),
             ],
         );
         let c = TempNetns::new();
         let conf = tls_conf(&h, &kc);
         let run = add_p1(&h, &api, &c, &conf);
         assert_added_then_del(&h, &c, &conf, &run);
-        let certs = api.client_certs.lock().unwrap().clone();
-        assert!(!certs.is_empty() && certs.iter().all(|&c| c), "{certs:?}");
         // No token configured: none sent.
-        let reqs = api.requests.lock().unwrap().clone();
-        assert!(reqs.iter().all(|(_, auth)| auth.is_empty()), "{reqs:?}");
+        assert_client_cert_only(&api, "calico-cni");
+        assert_eq!(pod_get(&api).status, 200);
     }
 }
 
 /// A server certificate from another CA: ADD fails with Go's TLS error text naming the
-/// server's URL before anything is allocated, and no request reached the server; the same
-/// with no CA in the kubeconfig and system roots that do not include the server's CA.
-/// Runs against the stand-in API server because no apiserver can be installed here.
+/// server's URL before anything is allocated, and no TLS handshake completed, so no request
+/// reached the server; the same with no CA in the kubeconfig and system roots that do not
+/// include the server's CA. Runs against testkit's stand-in API server because no apiserver
+/// can be installed here.
 #[test]
 fn https_with_wrong_or_no_ca_fails_cleanly() {
     let h = Host::new(Store::Local);
     let pki = pki_in(&h.dir.path().join("pki"));
     let other = pki_in(&h.dir.path().join("other-pki"));
-    let api = FakeApi::start_https(&h, &pki, false);
+    let api = tls_api(&h, &pki, false);
+    let token = format!("token: {CNI_TOKEN}");
     let c = TempNetns::new();
 
-    let kc = api.kubeconfig_at(
+    let kc = kubeconfig_at(
+        &api,
         &h.dir.path().join("kubeconfig"),
         &[&format!("certificate-authority: {}", other.ca.display())],
-        &["token: t"],
+        &[&token],
     );
     let conf = tls_conf(&h, &kc);
     let run = add_p1(&h, &api, &c, &conf);
@@ -903,65 +995,75 @@ fn https_with_wrong_or_no_ca_fails_cleanly() {
     let msg = run.json()["msg"].as_str().unwrap().to_string();
     let want = format!(
         "Get \"https://127.0.0.1:{}/api/v1/namespaces/test\": tls: failed to verify certificate: x509: certificate signed by unknown authority",
-        api.port
+        api.port()
     );
     assert!(msg.starts_with(&want), "{msg}");
     assert_nothing_left(&h, &c);
-    assert!(api.requests.lock().unwrap().is_empty());
+    assert!(api.requests().is_empty());
+    assert!(api.client_certs().is_empty());
 
     // No CA in the kubeconfig: the system roots (here SSL_CERT_FILE, as Go honours it), which
     // do not vouch for the stand-in's certificate.
-    let kc = api.kubeconfig_at(&h.dir.path().join("kubeconfig-no-ca"), &[], &["token: t"]);
+    let kc = kubeconfig_at(&api, &h.dir.path().join("kubeconfig-no-ca"), &[], &[&token]);
     let conf = tls_conf(&h, &kc);
-    api.namespace("test", json!({}));
-    api.pod("test", "p1", json!({}), json!({}));
+    put_p1(&api);
     let other_ca = other.ca.display().to_string();
     let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1").env("SSL_CERT_FILE", &other_ca));
     assert_eq!(run.code, 1, "{}", run.stdout);
     let msg = run.json()["msg"].as_str().unwrap().to_string();
     assert!(msg.starts_with(&want), "{msg}");
     assert_nothing_left(&h, &c);
-    assert!(api.requests.lock().unwrap().is_empty());
+    assert!(api.requests().is_empty());
+    assert!(api.client_certs().is_empty());
 }
 
 /// No CA in the kubeconfig and system roots that include the server's CA: ADD succeeds, as
-/// client-go falls back to the system roots. Runs against the stand-in API server because no
-/// apiserver can be installed here.
+/// client-go falls back to the system roots. Runs against testkit's stand-in API server
+/// because no apiserver can be installed here.
 #[test]
 fn https_with_system_roots() {
     let h = Host::new(Store::Local);
     let pki = pki_in(&h.dir.path().join("pki"));
-    let api = FakeApi::start_https(&h, &pki, false);
+    let api = tls_api(&h, &pki, false);
     let c = TempNetns::new();
-    let kc = api.kubeconfig_at(&h.dir.path().join("kubeconfig"), &[], &["token: t"]);
+    let kc = kubeconfig_at(
+        &api,
+        &h.dir.path().join("kubeconfig"),
+        &[],
+        &[&format!("token: {CNI_TOKEN}")],
+    );
     let conf = tls_conf(&h, &kc);
-    api.namespace("test", json!({}));
-    api.pod("test", "p1", json!({}), json!({}));
+    put_p1(&api);
     let ca = pki.ca.display().to_string();
     let run = h.exec(inv(&h, "ADD", "cid1", &c, &conf, "p1").env("SSL_CERT_FILE", &ca));
     assert_added_then_del(&h, &c, &conf, &run);
+    let get = pod_get(&api);
+    assert_eq!((get.user.as_str(), get.status), (CNI_USER, 200));
 }
 
 /// `insecure-skip-tls-verify: true`: a server certificate no configured CA vouches for is
 /// accepted; the client certificate and SEC1 EC key come inline (`client-certificate-data`,
-/// `client-key-data`) and the stand-in requires them. Runs against the stand-in API server
-/// because no apiserver can be installed here.
+/// `client-key-data`) and the stand-in requires them and authenticates with them. Runs
+/// against testkit's stand-in API server because no apiserver can be installed here.
 #[test]
 fn https_insecure_skip_tls_verify() {
     let h = Host::new(Store::Local);
     let pki = pki_in(&h.dir.path().join("pki"));
-    let api = FakeApi::start_https(&h, &pki, true);
+    let api = tls_api(&h, &pki, true);
+    api.bind("calico-cni", Rule::calico_cni_plugin());
     let dir = pki.ca.parent().unwrap();
-    openssl(dir, &["ec", "-in", "etcd.key", "-out", "client-sec1.key"]);
+    let client = testkit::issue(dir, "client", "/CN=calico-cni");
+    openssl(dir, &["ec", "-in", "client.key", "-out", "client-sec1.key"]);
     let key = dir.join("client-sec1.key");
     assert!(std::fs::read_to_string(&key)
         .unwrap()
         .starts_with("-----BEGIN EC PRIVATE KEY-----"));
-    let kc = api.kubeconfig_at(
+    let kc = kubeconfig_at(
+        &api,
         &h.dir.path().join("kubeconfig"),
         &["insecure-skip-tls-verify: true"],
         &[
-            &format!("client-certificate-data: {}", b64_of(&pki.cert)),
+            &format!("client-certificate-data: {}", b64_of(&client.cert)),
             &format!("client-key-data: {}", b64_of(&key)),
         ],
     );
@@ -969,14 +1071,15 @@ fn https_insecure_skip_tls_verify() {
     let conf = tls_conf(&h, &kc);
     let run = add_p1(&h, &api, &c, &conf);
     assert_added_then_del(&h, &c, &conf, &run);
-    let certs = api.client_certs.lock().unwrap().clone();
-    assert!(!certs.is_empty() && certs.iter().all(|&c| c), "{certs:?}");
+    assert_client_cert_only(&api, "calico-cni");
 }
 
 /// Relative `certificate-authority`, `client-certificate`, `client-key` and `tokenFile` are
 /// relative to the kubeconfig's directory (client-go's rule), not to the plugin's working
-/// directory; the client key here is a PKCS#1 RSA key. Runs against the stand-in API server
-/// because no apiserver can be installed here.
+/// directory; the client key here is a PKCS#1 RSA key. The request carries both the client
+/// certificate (it authenticates: the apiserver tries x509 before tokens) and the file's
+/// token. Runs against testkit's stand-in API server because no apiserver can be installed
+/// here.
 #[test]
 fn https_relative_paths_from_the_kubeconfig_dir() {
     let h = Host::new(Store::Local);
@@ -990,8 +1093,10 @@ fn https_relative_paths_from_the_kubeconfig_dir() {
         .unwrap()
         .starts_with("-----BEGIN RSA PRIVATE KEY-----"));
     std::fs::write(kc_dir.join("token"), "file-token\n").unwrap();
-    let api = FakeApi::start_https(&h, &pki, true);
-    let kc: PathBuf = api.kubeconfig_at(
+    let api = tls_api(&h, &pki, true);
+    api.bind("calico", Rule::calico_cni_plugin());
+    let kc = kubeconfig_at(
+        &api,
         &kc_dir.join("calico-kubeconfig"),
         &["certificate-authority: pki/ca.pem"],
         &[
@@ -1004,12 +1109,14 @@ fn https_relative_paths_from_the_kubeconfig_dir() {
     let conf = tls_conf(&h, &kc);
     let run = add_p1(&h, &api, &c, &conf);
     assert_added_then_del(&h, &c, &conf, &run);
-    let reqs = api.requests.lock().unwrap().clone();
-    assert!(
-        reqs.contains(&(
-            "/api/v1/namespaces/test/pods/p1".to_string(),
-            "Bearer file-token".to_string()
-        )),
-        "{reqs:?}"
+    let get = pod_get(&api);
+    assert_eq!(
+        (
+            get.user.as_str(),
+            get.client_cert,
+            get.token.as_deref(),
+            get.status
+        ),
+        ("calico", true, Some("file-token"), 200)
     );
 }
