@@ -10,6 +10,9 @@ use crate::batch::Write;
 use crate::error::Result;
 use crate::kv::{Kv, Revision};
 
+/// How often an undo re-reads and tries again after its own write lost a race.
+const UNDO_ATTEMPTS: u32 = 100;
+
 /// How to take back one applied write.
 enum Undo {
     /// It was created: delete it again (at the revision it was created at).
@@ -22,6 +25,45 @@ enum Undo {
     },
     /// It was deleted: make it again.
     Recreate { key: String, old: Vec<u8> },
+}
+
+/// Undoes one write, retried like Calico's handle decrement when the undo's own write loses
+/// a race: the key is read again and, while it still holds what this transaction wrote, put
+/// back. Once someone else has changed it, it is theirs (an undo never overwrites another
+/// writer), and that is what Calico's interrupted sequence leaves too: a handle count a DEL
+/// frees.
+fn take_back(store: &KubeStore, u: Undo) -> Result<()> {
+    match u {
+        Undo::Recreate { key, old } => store.create(&key, &old).map(drop),
+        Undo::Delete { key, revision } => while_ours(store, &key, revision, |rev| {
+            store.delete(&key, Some(rev)).map(drop)
+        }),
+        Undo::Restore { key, old, revision } => while_ours(store, &key, revision, |rev| {
+            store.update(&key, &old, rev).map(drop)
+        }),
+    }
+}
+
+/// Runs `write` at the revision this transaction left `key` at; after a lost race, again at
+/// the new revision as long as the key still holds this transaction's value.
+fn while_ours(
+    store: &KubeStore,
+    key: &str,
+    revision: Revision,
+    write: impl Fn(Revision) -> Result<()>,
+) -> Result<()> {
+    let ours = store.seen_at(key, revision).map(|s| s.value);
+    let mut rev = revision;
+    for _ in 0..UNDO_ATTEMPTS {
+        match write(rev) {
+            Err(e) if e.is_conflict() => match store.get(key)? {
+                Some(cur) if Some(&cur.value) == ours.as_ref() => rev = cur.revision,
+                _ => return Ok(()),
+            },
+            other => return other,
+        }
+    }
+    Ok(())
 }
 
 pub fn apply(store: &KubeStore, writes: &[Write]) -> Result<Revision> {
@@ -70,18 +112,8 @@ pub fn apply(store: &KubeStore, writes: &[Write]) -> Result<Revision> {
         match done {
             Ok(r) => last = r,
             Err(e) => {
-                // Best effort, newest first: an undo that fails leaves what Calico's interrupted
-                // sequence leaves (a handle count a DEL frees).
                 for u in undo.into_iter().rev() {
-                    let _ = match u {
-                        Undo::Delete { key, revision } => {
-                            store.delete(&key, Some(revision)).map(drop)
-                        }
-                        Undo::Restore { key, old, revision } => {
-                            store.update(&key, &old, revision).map(drop)
-                        }
-                        Undo::Recreate { key, old } => store.create(&key, &old).map(drop),
-                    };
+                    let _ = take_back(store, u);
                 }
                 return Err(e);
             }
