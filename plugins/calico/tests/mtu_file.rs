@@ -12,7 +12,6 @@ mod common;
 
 use std::path::Path;
 
-use common::api::FakeApi;
 use common::*;
 use serde_json::{json, Value};
 use testkit::{PluginRun, PrivateDirLauncher, PrivateEntry, TempNetns};
@@ -30,15 +29,13 @@ fn calico_dir(mtu: Option<PrivateEntry<'_>>) -> PrivateDirLauncher {
 /// A k8s pod (policy k8s, stand-in API) as upstream's MTU tests use.
 struct Pods {
     h: Host,
-    api: FakeApi,
 }
 
 impl Pods {
     fn new(store: Store) -> Self {
         let h = Host::new(store);
-        let api = FakeApi::start(&h);
-        api.namespace("test", json!({}));
-        Pods { h, api }
+        h.namespace("test", json!({}));
+        Pods { h }
     }
 
     fn conf(&self, extra: Value) -> Value {
@@ -46,7 +43,7 @@ impl Pods {
             "1.0.0",
             NET,
             json!({ "policy": { "type": "k8s" },
-                    "kubernetes": { "kubeconfig": self.api.kubeconfig(&self.h) } }),
+                    "kubernetes": { "kubeconfig": self.h.kubeconfig() } }),
         );
         merge(&mut c, &extra);
         c
@@ -60,7 +57,9 @@ impl Pods {
         ns: &TempNetns,
         conf: &Value,
     ) -> PluginRun {
-        self.api.pod("test", pod, json!({}), json!({}));
+        if self.h.api().get("v1", "pods", Some("test"), pod).is_none() {
+            self.h.pod("test", pod, json!({}), json!({}));
+        }
         self.h.exec(
             self.h
                 .invocation_of(l.path(), cmd, &format!("cid-{pod}"), ns.path(), conf)
@@ -90,7 +89,7 @@ impl Pods {
         let hl = self.h.ip(&["-o", "link", "show", veth]);
         assert!(hl.contains(&format!(" mtu {mtu} ")), "{what}\n{hl}");
         self.run(l, "DEL", pod, &c, conf).assert_success();
-        assert!(self.h.weps().is_empty());
+        assert!(self.h.live_weps().is_empty());
     }
 
     /// ADD fails with Calico's code and a message naming the file, before anything exists.
@@ -102,7 +101,7 @@ impl Pods {
         assert_eq!(err["code"], 999, "{err}");
         let msg = err["msg"].as_str().unwrap().to_string();
         assert!(msg.contains("/var/lib/calico/mtu"), "{msg}");
-        assert!(self.h.weps().is_empty(), "{msg}");
+        assert!(self.h.live_weps().is_empty(), "{msg}");
         assert!(self.h.reservations(NET).is_empty(), "{msg}");
         assert!(!self.h.ip(&["-o", "link"]).contains("cali"), "{msg}");
         assert!(!c.ip(&["link", "show", "eth0"]).status.success(), "{msg}");
@@ -113,7 +112,7 @@ impl Pods {
 /// Scenario 3: the file's 3000 becomes the MTU when the config has no `mtu` (or `mtu: 0`).
 #[test]
 fn mtu_file_sets_the_mtu() {
-    for store in STORES {
+    for store in K8S_STORES {
         let p = Pods::new(store);
         let l = calico_dir(Some(PrivateEntry::File("3000")));
         p.add_expect_mtu(&l, "mtutest1", &p.conf(json!({})), 3000);
@@ -127,7 +126,7 @@ fn mtu_file_sets_the_mtu() {
 /// Scenario 3: `mtu` 3000 and 4000 in the config → those MTUs; the config wins over the file.
 #[test]
 fn mtu_key_sets_the_mtu() {
-    for store in STORES {
+    for store in K8S_STORES {
         let p = Pods::new(store);
         let none = calico_dir(None);
         p.add_expect_mtu(&none, "mtutest1", &p.conf(json!({ "mtu": 3000 })), 3000);
@@ -140,7 +139,7 @@ fn mtu_key_sets_the_mtu() {
 /// Unit cases: a missing file is fine (the kernel's 1500), unless `require_mtu_file`.
 #[test]
 fn missing_mtu_file() {
-    for store in STORES {
+    for store in K8S_STORES {
         let p = Pods::new(store);
         let none = calico_dir(None);
         p.add_expect_mtu(&none, "mtutest1", &p.conf(json!({})), DEFAULT_MTU);
@@ -165,7 +164,7 @@ fn missing_mtu_file() {
 /// a number fails ADD, whether or not the config sets `mtu`.
 #[test]
 fn unreadable_mtu_file() {
-    for store in STORES {
+    for store in K8S_STORES {
         let p = Pods::new(store);
         let dir = calico_dir(Some(PrivateEntry::Dir));
         let msg = p.add_expect_error(&dir, "mtutest1", &p.conf(json!({})));

@@ -5,7 +5,6 @@
 //! throwaway container netns.
 #![allow(dead_code)]
 
-pub mod api;
 pub mod grpc;
 
 use std::path::{Path, PathBuf};
