@@ -1,8 +1,8 @@
 //! calicoctl for the Rust CNI suite: calicoctl's verbs for what users need without
 //! calico-node — resources from manifests (`apply/create/delete -f`, `get`) and IPAM
 //! (`ipam show`, `ipam check`, `ipam release --ip`). The datastore comes from the same
-//! environment as calicoctl's (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_*_FILE`, with
-//! `CALICO_` overrides), plus `DATASTORE_PATH` for the local store.
+//! environment as calicoctl's (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_*_FILE`, `KUBECONFIG`,
+//! `K8S_API_ENDPOINT`, ... with `CALICO_` overrides), plus `DATASTORE_PATH` for the local store.
 
 mod check;
 mod ipam;

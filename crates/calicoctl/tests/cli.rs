@@ -1,4 +1,6 @@
-//! calicoctl against both backends: manifests in YAML and JSON, get/delete, IPAM show, check
+//! calicoctl against every backend — the local store, etcd, and the Kubernetes datastore on
+//! testkit's stand-in API server (`DATASTORE_TYPE=kubernetes` + `KUBECONFIG`, as upstream's
+//! calicoctl is configured): manifests in YAML and JSON, get/delete, IPAM show, check
 //! (upstream's exact text and JSON report) and release.
 
 use std::process::{Command, Output};
@@ -8,12 +10,13 @@ use datastore::resources::{WorkloadEndpoint, WorkloadEndpointSpec};
 use datastore::{Datastore, HandleKey};
 use ipam::{AutoAssignArgs, Ipam};
 use serde_json::{json, Value};
-use testkit::EtcdServer;
+use testkit::{EtcdServer, KubeApi, KubeApiOptions, ADMIN_TOKEN};
 
 struct Env {
     vars: Vec<(&'static str, String)>,
     dir: tempfile::TempDir,
     _etcd: Option<EtcdServer>,
+    kube: Option<KubeApi>,
 }
 
 impl Env {
@@ -24,6 +27,39 @@ impl Env {
             vars: vec![("DATASTORE_TYPE", "local".into()), ("DATASTORE_PATH", path)],
             dir,
             _etcd: None,
+            kube: None,
+        }
+    }
+
+    /// KDD: nodes are Kubernetes Nodes (kubelet registers them), and calico-node has made
+    /// ClusterInformation.
+    fn kdd() -> Env {
+        let dir = testkit::temp_dir();
+        let api = KubeApi::start(KubeApiOptions::default());
+        let kc = api.write_kubeconfig(&dir.path().join("kubeconfig"), ADMIN_TOKEN);
+        api.create(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"}}));
+        let e = Env {
+            vars: vec![
+                ("DATASTORE_TYPE", "kubernetes".into()),
+                ("KUBECONFIG", kc.display().to_string()),
+            ],
+            dir,
+            _etcd: None,
+            kube: Some(api),
+        };
+        ensure_cluster(&e);
+        e
+    }
+
+    fn is_kdd(&self) -> bool {
+        self.kube.is_some()
+    }
+
+    /// A node for IPAM (on KDD it exists already).
+    fn node1(&self) {
+        if !self.is_kdd() {
+            let node = self.file("node.json", r#"{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{"name":"node1"},"spec":{}}"#);
+            self.ok(&["apply", "-f", &node]);
         }
     }
 
@@ -36,6 +72,7 @@ impl Env {
             ],
             dir: testkit::temp_dir(),
             _etcd: Some(s),
+            kube: None,
         }
     }
 
@@ -68,7 +105,10 @@ impl Env {
     fn ds(&self) -> Datastore {
         let mut keys = json!({});
         for (k, v) in &self.vars {
-            keys[k.to_ascii_lowercase()] = json!(v);
+            match *k {
+                "KUBECONFIG" => keys["kubernetes"] = json!({ "kubeconfig": v }),
+                _ => keys[k.to_ascii_lowercase()] = json!(v),
+            }
         }
         Datastore::from_netconf(&keys).unwrap()
     }
@@ -123,7 +163,7 @@ fn resources(e: Env) {
         .ok(&["get", "ipreservation", "r1", "-o", "json"])
         .contains("10.0.0.0/30"));
     // The local store registers this node and a ready cluster on first use.
-    if e._etcd.is_none() {
+    if e._etcd.is_none() && !e.is_kdd() {
         assert!(e.ok(&["get", "nodes"]).contains("name: node1"));
         assert!(e.ds().is_ready().unwrap());
     }
@@ -147,8 +187,7 @@ fn ipam(e: Env) {
     ensure_cluster(&e);
     let f = e.file("pools.yaml", POOLS);
     e.ok(&["apply", "-f", &f]);
-    let node = e.file("node.json", r#"{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{"name":"node1"},"spec":{}}"#);
-    e.ok(&["apply", "-f", &node]);
+    e.node1();
     let ds = e.ds();
     let (v4, _) = Ipam::new(&ds)
         .auto_assign(&AutoAssignArgs {
@@ -221,8 +260,7 @@ spec:
 fn check(e: Env) {
     let f = e.file("pool.yaml", ONE_POOL);
     e.ok(&["apply", "-f", &f]);
-    let node = e.file("node.json", r#"{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{"name":"node1"},"spec":{}}"#);
-    e.ok(&["apply", "-f", &node]);
+    e.node1();
     let ds = e.ds();
     let assign = |handle: &str, pod: &str| {
         let attrs = [("namespace", "default"), ("node", "node1"), ("pod", pod)]
@@ -244,6 +282,12 @@ fn check(e: Env) {
     let leaked = assign("net1.leaked", "pod-b");
     let block = ipnetwork::IpNetwork::new(used.ip(), 26).unwrap();
     let block = ipnetwork::IpNetwork::new(block.network(), 26).unwrap();
+    if let Some(api) = &e.kube {
+        // KDD: the endpoint is the pod (the CNI plugin's write is its annotation patch).
+        api.create(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "pod-a", "namespace": "default"},
+            "spec": {"nodeName": "node1", "containers": [{"name": "c", "image": "pause"}]}}));
+    }
     let wep = WorkloadEndpoint::namespaced(
         "default",
         "node1-k8s-pod--a-eth0",
@@ -422,4 +466,16 @@ fn check_local() {
 #[test]
 fn check_etcd() {
     check(Env::etcd());
+}
+#[test]
+fn resources_kdd() {
+    resources(Env::kdd());
+}
+#[test]
+fn ipam_kdd() {
+    ipam(Env::kdd());
+}
+#[test]
+fn check_kdd() {
+    check(Env::kdd());
 }
