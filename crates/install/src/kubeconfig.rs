@@ -1,11 +1,11 @@
 //! The pod's in-cluster identity and the `calico-kubeconfig` file the calico
 //! plugin uses to reach the apiserver.
 //!
-//! Calico asks the apiserver (TokenRequest) for a token of the
-//! `calico-cni-plugin` service account and falls back to the pod's own token
-//! when that API is absent. This installer never talks to the apiserver: it
-//! always writes the pod's own token, read from the service-account
-//! directory. calico-node (or a later install) refreshes the file.
+//! As Calico's installer, it asks the apiserver (TokenRequest, 24 h) for a token of the
+//! `calico-cni-plugin` service account (`CALICO_CNI_SERVICE_ACCOUNT`), so the plugins run
+//! with that account's minimal role, and falls back to the pod's own token when the API
+//! answers 404 (no TokenRequest API, no such account). calico-node refreshes the file as the
+//! token ages.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -126,22 +126,85 @@ current-context: calico-context
     )
 }
 
-/// Writes `/host/etc/cni/net.d/calico-kubeconfig` (0600) from the environment
-/// and the pod's token.
+/// The CNI plugin's token: a TokenRequest for the `calico-cni-plugin` service account in the
+/// pod's namespace, through `KUBECONFIG` when set, else the in-cluster config; the pod's own
+/// token when the API answers 404.
+fn cni_token(config: &Config, env: &dyn Env, pod: &InCluster) -> Result<String> {
+    // A token file may end in a newline; inside the YAML it would end the value.
+    let own = String::from_utf8_lossy(&pod.token).trim_end().to_string();
+    let account = env.get_or("CALICO_CNI_SERVICE_ACCOUNT", "calico-cni-plugin");
+    let ns_file = config.root.service_account_dir().join("namespace");
+    let namespace = fs::read_to_string(&ns_file)
+        .with_context(|| format!("open {}", ns_file.display()))?
+        .trim()
+        .to_string();
+    let kubeconfig = env.get_or("KUBECONFIG", "");
+    let client = if kubeconfig.is_empty() {
+        let host = env.get_or("KUBERNETES_SERVICE_HOST", "");
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
+        kubeclient::Client::from_config(&kubeclient::kubeconfig::KubeConfig {
+            server: format!(
+                "https://{host}:{}",
+                env.get_or("KUBERNETES_SERVICE_PORT", "")
+            ),
+            // client-go's in-cluster config: the CA when it is one, else the system roots.
+            ca: (!pod.ca.is_empty()).then(|| kubeclient::kubeconfig::Pem::Data(pod.ca.clone())),
+            token: kubeclient::kubeconfig::Token::Static(own.clone()),
+            ..Default::default()
+        })
+    } else {
+        kubeclient::Client::from_sources(&kubeclient::Sources {
+            kubeconfig,
+            ..Default::default()
+        })
+    }
+    .context("failed to build the Kubernetes client")?;
+    let request = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": { "audiences": [], "expirationSeconds": TOKEN_SECONDS },
+    });
+    let path = format!("/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token");
+    match client.post(&path, &request) {
+        Ok(tr) => tr
+            .pointer("/status/token")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .context("the TokenRequest answer holds no token"),
+        Err(e) if e.is_not_found() => {
+            warn!(
+                "Unable to create token for CNI kubeconfig as token request api is not supported, falling back to local service account token"
+            );
+            Ok(own)
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "Unable to create token for CNI kubeconfig: {e}"
+        )),
+    }
+}
+
+/// Calico's CNI token lifetime.
+const TOKEN_SECONDS: u64 = 86400;
+
+/// Writes `/host/etc/cni/net.d/calico-kubeconfig` (0600) from the environment and a token
+/// of the CNI plugin's service account.
 pub fn write(config: &Config, env: &dyn Env, pod: &InCluster) -> Result<()> {
     let tls = if env.lookup("SKIP_TLS_VERIFY").as_deref() == Some("true") {
         Tls::Insecure
     } else {
         Tls::Ca(&pod.ca)
     };
-    // A token file may end in a newline; inside the YAML it would end the value.
-    let token = String::from_utf8_lossy(&pod.token);
+    let token = cni_token(config, env, pod)?;
     let data = render(
         &env.get_or("KUBERNETES_SERVICE_PROTOCOL", "https"),
         &env.get_or("KUBERNETES_SERVICE_HOST", ""),
         &env.get_or("KUBERNETES_SERVICE_PORT", ""),
         tls,
-        token.trim_end(),
+        &token,
     );
     let path = config.root.host_net_d().join("calico-kubeconfig");
     let mut f = OpenOptions::new()

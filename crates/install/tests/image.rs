@@ -110,8 +110,9 @@ impl Podman {
         let mut args: Vec<String> = [
             "run",
             "--rm",
+            // The host's network: the stand-in apiserver listens on its loopback.
             "--network",
-            "none",
+            "host",
             "--ulimit",
             "nofile=1024:1024",
             "--ulimit",
@@ -217,13 +218,26 @@ fn image_installs_the_suite_on_the_host() {
     for d in [&host_bin, &net_d, &sa] {
         fs::create_dir_all(d).unwrap();
     }
+    // The apiserver (the stand-in) that calico-node's token asks for the CNI's token.
+    let api = testkit::KubeApi::start(testkit::KubeApiOptions::default());
+    api.add_token(
+        TOKEN,
+        NODE_USER,
+        vec![testkit::Rule::new(
+            &["create"],
+            &[""],
+            &["serviceaccounts/token"],
+        )],
+    );
     fs::write(sa.join("token"), TOKEN).unwrap();
-    fs::write(sa.join("ca.crt"), CA_PEM).unwrap();
+    fs::write(sa.join("ca.crt"), fs::read(api.ca_pem()).unwrap()).unwrap();
+    fs::write(sa.join("namespace"), "kube-system").unwrap();
+    let port = format!("KUBERNETES_SERVICE_PORT={}", api.port());
     let env = [
         "SLEEP=false",
         "KUBERNETES_NODE_NAME=my-node",
-        "KUBERNETES_SERVICE_HOST=10.96.0.1",
-        "KUBERNETES_SERVICE_PORT=443",
+        "KUBERNETES_SERVICE_HOST=127.0.0.1",
+        port.as_str(),
     ];
     let mounts = |bin_opts: &str| {
         vec![
@@ -271,11 +285,13 @@ fn image_installs_the_suite_on_the_host() {
     assert_eq!(mode(&net_d.join("10-calico.conflist")), 0o600);
     let kubeconfig = read(&net_d.join("calico-kubeconfig"));
     assert!(
-        kubeconfig.contains("    server: https://10.96.0.1:443\n"),
+        kubeconfig.contains(&format!("    server: https://127.0.0.1:{}\n", api.port())),
         "{kubeconfig}"
     );
+    // The CNI service account's token (TokenRequest), not the pod's.
+    assert!(kubeconfig.contains("    token: "), "{kubeconfig}");
     assert!(
-        kubeconfig.contains(&format!("    token: {TOKEN}\n")),
+        !kubeconfig.contains(&format!("    token: {TOKEN}\n")),
         "{kubeconfig}"
     );
 

@@ -202,9 +202,12 @@ fn every_placeholder_has_calicos_default() {
     let template = r#"{"a":"__LOG_LEVEL__","b":"__LOG_FILE_PATH__","c":"__LOG_FILE_MAX_SIZE__","d":"__LOG_FILE_MAX_AGE__","e":"__LOG_FILE_MAX_COUNT__","f":"__DATASTORE_TYPE__","g":"__KUBERNETES_NODE_NAME__","h":"__KUBECONFIG_FILEPATH__","i":"__CNI_MTU__","j":"__KUBERNETES_SERVICE_HOST__","k":"__KUBERNETES_SERVICE_PORT__","l":"__SERVICEACCOUNT_TOKEN__","m":"__ETCD_CERT_FILE__","n":"__ETCD_CA_CERT_FILE__","o":"__ETCD_KEY_FILE__","p":"__ETCD_ENDPOINTS__","q":"__ETCD_DISCOVERY_SRV__","r":"__REQUIRE_MTU_FILE__","s":"__CALICO_API_GROUP__"}"#;
     let f = Fixture::new().with_env("CNI_NETWORK_CONFIG", template);
     f.run_ok();
+    let port = f.api.port();
     assert_eq!(
         read(&f.net_d("10-calico.conflist")),
-        r#"{"a":"info","b":"/var/log/calico/cni/cni.log","c":"100","d":"30","e":"10","f":"kubernetes","g":"my-node","h":"/etc/cni/net.d/calico-kubeconfig","i":"1500","j":"127.0.0.1","k":"6443","l":"my-secret-key","m":"","n":"","o":"","p":"","q":"","r":"false","s":"crd.projectcalico.org/v1"}"#
+        format!(
+            r#"{{"a":"info","b":"/var/log/calico/cni/cni.log","c":"100","d":"30","e":"10","f":"kubernetes","g":"my-node","h":"/etc/cni/net.d/calico-kubeconfig","i":"1500","j":"127.0.0.1","k":"{port}","l":"my-secret-key","m":"","n":"","o":"","p":"","q":"","r":"false","s":"crd.projectcalico.org/v1"}}"#
+        )
     );
 }
 
@@ -385,34 +388,90 @@ fn stale_tls_dir_is_removed() {
     assert!(!f.net_d("calico-tls").exists());
 }
 
+/// The token of the `calico-cni-plugin` service account, asked for with calico-node's own
+/// (TokenRequest, 24 h, Calico's body), so the plugins run with the CNI role. (The IPv6
+/// bracketing of the server is the unit test `ipv6_host_is_bracketed`.)
 #[test]
-fn kubeconfig_is_written_from_the_token_file() {
+fn kubeconfig_gets_a_token_of_the_cni_service_account() {
     let f = Fixture::new();
     f.run_ok();
     let path = f.net_d("calico-kubeconfig");
     assert_eq!(mode(&path), 0o600);
+    let text = read(&path);
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("    token: "))
+        .expect("a token line")
+        .to_string();
+    assert_ne!(token, TOKEN, "not the pod's own token");
     use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.encode(CA_PEM);
+    let ca = base64::engine::general_purpose::STANDARD.encode(fs::read(f.api.ca_pem()).unwrap());
+    let port = f.api.port();
     assert_eq!(
-        read(&path),
+        text,
         format!(
             "# Kubeconfig file for Calico CNI plugin.\napiVersion: v1\nkind: Config\nclusters:\n\
-             - name: local\n  cluster:\n    server: https://127.0.0.1:6443\n    \
-             certificate-authority-data: {ca}\nusers:\n- name: calico\n  user:\n    token: {TOKEN}\n\
+             - name: local\n  cluster:\n    server: https://127.0.0.1:{port}\n    \
+             certificate-authority-data: {ca}\nusers:\n- name: calico\n  user:\n    token: {token}\n\
              contexts:\n- name: calico-context\n  context:\n    cluster: local\n    user: calico\n\
              current-context: calico-context\n"
         )
     );
+    let reqs = f.api.requests();
+    let tr = reqs
+        .iter()
+        .find(|r| r.path.ends_with("/serviceaccounts/calico-cni-plugin/token"))
+        .expect("a TokenRequest");
+    assert_eq!(
+        (tr.method.as_str(), tr.user.as_str(), tr.status),
+        ("POST", NODE_USER, 201)
+    );
+    assert_eq!(
+        tr.path,
+        "/api/v1/namespaces/kube-system/serviceaccounts/calico-cni-plugin/token"
+    );
+    assert_eq!(tr.body_json().unwrap()["spec"]["expirationSeconds"], 86400);
+    // The token is the CNI plugin's: the API knows it as that account.
+    f.api.clear_requests();
+    let client = kubeclient::Client::from_sources(&kubeclient::Sources {
+        kubeconfig: path.display().to_string(),
+        ..Default::default()
+    })
+    .unwrap();
+    client.get("/api/v1/namespaces/kube-system").unwrap();
+    assert_eq!(f.api.requests()[0].user, CNI_USER);
 }
 
+/// No TokenRequest API (or no such account): the pod's own token, as Calico falls back.
 #[test]
-fn kubeconfig_brackets_an_ipv6_apiserver() {
-    let f = Fixture::new()
-        .with_env("KUBERNETES_SERVICE_HOST", "fd00::1")
-        .with_env("KUBERNETES_SERVICE_PORT", "443")
-        .with_env("KUBERNETES_SERVICE_PROTOCOL", "http");
+fn kubeconfig_falls_back_to_the_pods_token_on_404() {
+    let f = Fixture::new().with_env("CALICO_CNI_SERVICE_ACCOUNT", "no-such-account");
+    // (calico-node's role names the account it may ask for; this one may ask for any.)
+    f.api.bind(
+        NODE_USER,
+        vec![testkit::Rule::new(
+            &["create"],
+            &[""],
+            &["serviceaccounts/token"],
+        )],
+    );
     f.run_ok();
-    assert!(read(&f.net_d("calico-kubeconfig")).contains("    server: http://[fd00::1]:443\n"));
+    assert!(read(&f.net_d("calico-kubeconfig")).contains(&format!("    token: {TOKEN}\n")));
+}
+
+/// An apiserver that cannot be reached fails the install (Calico: fatal), so the init
+/// container is retried rather than the CNI left with the wrong identity.
+#[test]
+fn kubeconfig_needs_the_apiserver() {
+    let f = Fixture::new().with_env("KUBERNETES_SERVICE_PORT", "1");
+    let out = f.run_fails();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Unable to create token for CNI kubeconfig"),
+        "{err}"
+    );
+    assert!(err.contains("connect: connection refused"), "{err}");
+    assert!(!f.net_d("calico-kubeconfig").exists());
 }
 
 #[test]
@@ -427,16 +486,22 @@ fn kubeconfig_skip_tls_verify_has_no_ca() {
     assert!(!text.contains("certificate-authority-data"), "{text}");
 }
 
+/// A `ca.crt` that holds no certificate: client-go goes on without it (the system roots),
+/// which cannot verify the apiserver, so the TokenRequest and the install fail.
 #[test]
-fn kubeconfig_without_a_usable_ca_has_empty_ca_data() {
+fn kubeconfig_without_a_usable_ca_cannot_reach_the_apiserver() {
     let f = Fixture::new();
     fs::write(
         f.path("var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
         "junk",
     )
     .unwrap();
-    f.run_ok();
-    assert!(read(&f.net_d("calico-kubeconfig")).contains("    certificate-authority-data: \n"));
+    let out = f.run_fails();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("certificate signed by unknown authority"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -86,20 +86,39 @@ fn changed_etcd_cert_is_copied_again_with_the_other_assets() {
     });
 }
 
+/// The pod's token rotates: the kubeconfig gets a new CNI token, asked for with the new one.
 #[test]
 fn rotated_token_rewrites_the_kubeconfig() {
     let f = sleeping();
     let _s = Sleeper::start(&f);
-    assert!(read(&f.net_d("calico-kubeconfig")).contains(&format!("token: {TOKEN}\n")));
+    let token = |t: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("    token: "))
+            .map(str::to_string)
+    };
+    let first = token(&read(&f.net_d("calico-kubeconfig"))).expect("a token");
+    f.api.add_token(
+        "rotated-token-v2",
+        NODE_USER,
+        vec![testkit::Rule::new(
+            &["create"],
+            &[""],
+            &["serviceaccounts/token"],
+        )],
+    );
     fs::write(
         f.path("var/run/secrets/kubernetes.io/serviceaccount/token"),
         "rotated-token-v2",
     )
     .unwrap();
-    wait_for("the kubeconfig to carry the new token", || {
+    wait_for("the kubeconfig to carry a new token", || {
         content(&f.net_d("calico-kubeconfig"))
-            .is_some_and(|t| t.contains("    token: rotated-token-v2\n"))
+            .and_then(|t| token(&t))
+            .is_some_and(|t| t != first)
     });
+    assert!(f.api.requests().iter().any(|r| r.path.ends_with("/token")
+        && r.token.as_deref() == Some("rotated-token-v2")
+        && r.status == 201));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! A fake container + host tree for running `install` as Calico's tests run
 //! its image: `<root>/opt/cni/bin` is the image's suite, `<root>/host/...` the
-//! mounted host dirs, `<root>/var/run/secrets/...` the service account.
+//! mounted host dirs, `<root>/var/run/secrets/...` the service account — of calico-node,
+//! whose token may request one for `calico-cni-plugin` — and the apiserver, testkit's
+//! stand-in (Calico's tests run a real one; none can be installed here).
 
 #![allow(dead_code)]
 
@@ -22,15 +24,14 @@ pub const SUITE: [&str; 7] = [
     "tuning",
 ];
 
+/// The pod's (calico-node's) own token.
 pub const TOKEN: &str = "my-secret-key";
-
-/// A PEM certificate, as client-go needs one for the in-cluster CA.
-pub const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
-MIIBszCCAVmgAwIBAgIUXRtqCz0d0vF4DAr0jK7ZgcvlH9YwCgYIKoZIzj0EAwIw
------END CERTIFICATE-----
-";
+pub const NODE_USER: &str = "system:serviceaccount:kube-system:calico-node";
+pub const CNI_USER: &str = testkit::CNI_USER;
 
 pub struct Fixture {
+    /// The apiserver (its CA is the service account's `ca.crt`).
+    pub api: testkit::KubeApi,
     pub dir: tempfile::TempDir,
     pub env: Vec<(String, String)>,
     /// Host directories mounted read-only (via a private mount namespace).
@@ -45,7 +46,20 @@ impl Fixture {
             .prefix("install-test-")
             .tempdir()
             .expect("temp dir");
+        let api = testkit::KubeApi::start(testkit::KubeApiOptions::default());
+        // calico-node's RBAC includes requesting tokens for the CNI plugin's account.
+        api.add_token(
+            TOKEN,
+            NODE_USER,
+            vec![
+                testkit::Rule::new(&["create"], &[""], &["serviceaccounts/token"])
+                    .names(&["calico-cni-plugin"]),
+            ],
+        );
+        // (The stand-in has kube-system's calico-cni-plugin account with Calico's CNI role.)
+        let port = api.port().to_string();
         let f = Fixture {
+            api,
             dir,
             env: Vec::new(),
             read_only: Vec::new(),
@@ -59,11 +73,11 @@ impl Fixture {
         let sa = f.path("var/run/secrets/kubernetes.io/serviceaccount");
         fs::create_dir_all(&sa).unwrap();
         fs::write(sa.join("token"), TOKEN).unwrap();
-        fs::write(sa.join("ca.crt"), CA_PEM).unwrap();
+        fs::write(sa.join("ca.crt"), fs::read(f.api.ca_pem()).unwrap()).unwrap();
         fs::write(sa.join("namespace"), "kube-system").unwrap();
         f.with_env("SLEEP", "false")
             .with_env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
-            .with_env("KUBERNETES_SERVICE_PORT", "6443")
+            .with_env("KUBERNETES_SERVICE_PORT", &port)
             .with_env("KUBERNETES_NODE_NAME", "my-node")
             .with_env("TEST_FILE_PERMISSION", "0644")
     }
