@@ -12,10 +12,11 @@ use std::process::{Command, Stdio};
 
 use crate::error::{FirewallError, Result};
 
-/// A tool resolved in `PATH`.
+/// A tool resolved in `PATH`, with the extra environment its runs get.
 #[derive(Debug, Clone)]
 pub struct Tool {
     path: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 /// What a tool run produced, whatever its exit status.
@@ -36,7 +37,10 @@ impl Tool {
         };
         if name.contains('/') {
             return is_executable(Path::new(name))
-                .then(|| Tool { path: name.into() })
+                .then(|| Tool {
+                    path: name.into(),
+                    env: Vec::new(),
+                })
                 .ok_or_else(not_found);
         }
         let path = std::env::var_os("PATH").unwrap_or_default();
@@ -48,7 +52,10 @@ impl Tool {
             };
             let candidate = dir.join(name);
             if is_executable(&candidate) {
-                return Ok(Tool { path: candidate });
+                return Ok(Tool {
+                    path: candidate,
+                    env: Vec::new(),
+                });
             }
         }
         Err(not_found())
@@ -58,9 +65,22 @@ impl Tool {
         &self.path
     }
 
+    /// The extra environment of this tool's runs.
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// The same tool, run with `key=value` added to its environment (e.g. legacy iptables'
+    /// `XTABLES_LOCKFILE`).
+    pub fn with_env(mut self, key: &str, value: &str) -> Tool {
+        self.env.push((key.to_string(), value.to_string()));
+        self
+    }
+
     /// Runs the tool with `args` and optional stdin; fails only if it cannot be started.
     pub fn output(&self, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
         let mut cmd = Command::new(&self.path);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd.args(args)
             .stdin(if stdin.is_some() {
                 Stdio::piped()

@@ -20,5 +20,5 @@ pub mod portmap;
 pub use error::{FirewallError, Result};
 pub use exec::{Output, Tool};
 pub use family::Family;
-pub use iptables::Iptables;
+pub use iptables::{Iptables, Variant};
 pub use lock::{FileLock, LOCK_PATH};
