@@ -12,9 +12,10 @@ use crate::copy::{
 };
 use crate::{error, info};
 
-/// The installer itself stays in the image.
+/// The installer itself stays in the image, and so does `istio-cni`: the image carries it
+/// for `install istio-cni` (Istio's agent), which installs it when Istio is deployed.
 fn is_installer(name: &str) -> bool {
-    name == "install" || name == "install.exe"
+    name == "install" || name == "install.exe" || name == crate::istio::PLUGIN
 }
 
 pub fn install(config: &Config) -> Result<()> {

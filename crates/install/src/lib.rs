@@ -9,6 +9,7 @@ pub mod binaries;
 pub mod config;
 pub mod conflist;
 pub mod copy;
+pub mod istio;
 pub mod kubeconfig;
 pub mod log;
 pub mod tls;
