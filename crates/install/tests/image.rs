@@ -21,6 +21,19 @@ use common::*;
 
 const BIN_DIR_VAR: &str = "CNI_IMAGE_BIN_DIR";
 
+/// What the image holds in /opt/cni/bin: Calico's suite plus Istio's plugin, which
+/// `install istio-cni` installs.
+const IMAGE: [&str; 8] = [
+    "calico",
+    "calico-ipam",
+    "host-local",
+    "install",
+    "istio-cni",
+    "loopback",
+    "portmap",
+    "tuning",
+];
+
 fn loud_skip(why: &str) {
     let bar = "!".repeat(78);
     eprintln!("\n{bar}\n!! SKIPPED: image test: {why}\n{bar}\n");
@@ -155,7 +168,7 @@ fn image_installs_the_suite_on_the_host() {
     // Build context: bin/ with the suite, each a static executable.
     let ctx = p.dir.path().join("context");
     fs::create_dir_all(ctx.join("bin")).unwrap();
-    for name in SUITE {
+    for name in IMAGE {
         let src = bin_dir.join(name);
         assert!(
             src.is_file(),
@@ -198,7 +211,7 @@ fn image_installs_the_suite_on_the_host() {
         .map(str::to_string)
         .collect();
     files.sort();
-    let expected: Vec<String> = SUITE.iter().map(|n| format!("opt/cni/bin/{n}")).collect();
+    let expected: Vec<String> = IMAGE.iter().map(|n| format!("opt/cni/bin/{n}")).collect();
     assert_eq!(files, expected);
     let out = p.run(&[
         "image",
@@ -299,6 +312,75 @@ fn image_installs_the_suite_on_the_host() {
     let out = p.run_image(&env, &mounts(""));
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already up to date"));
+
+    // Istio's agent from the same image, as its DaemonSet runs it: it joins istio-cni to the
+    // conflist Calico's install just wrote, and takes it back out on `podman stop` (SIGTERM).
+    let run_dir = host.join("istio-run");
+    fs::create_dir_all(&run_dir).unwrap();
+    let health = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut args: Vec<String> = [
+        "run",
+        "-d",
+        "--name",
+        "istio-cni-node",
+        "--network",
+        "host",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ]
+    .map(String::from)
+    .to_vec();
+    for e in [
+        "KUBERNETES_SERVICE_HOST=127.0.0.1".to_string(),
+        port.clone(),
+        "POD_NAMESPACE=istio-system".to_string(),
+        "EXCLUDE_NAMESPACES=kube-system".to_string(),
+        format!("CNI_INSTALL_HEALTH_ADDR=127.0.0.1:{health}"),
+    ] {
+        args.extend(["-e".to_string(), e]);
+    }
+    for m in mounts("")
+        .into_iter()
+        .chain([format!("{}:/var/run/istio-cni", run_dir.display())])
+    {
+        args.extend(["-v".to_string(), m]);
+    }
+    args.extend([
+        p.image.clone(),
+        "/opt/cni/bin/install".into(),
+        "istio-cni".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(p.run(&args).status.success(), "istio-cni agent container");
+    let conflist = net_d.join("10-calico.conflist");
+    let has_istio = || read(&conflist).contains("\"type\": \"istio-cni\"");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !has_istio() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "istio-cni never joined the conflist"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        fs::read(host_bin.join("istio-cni")).unwrap(),
+        fs::read(bin_dir.join("istio-cni")).unwrap()
+    );
+    assert!(run_dir.join("istio-cni-kubeconfig").is_file());
+    assert_eq!(mode(&conflist), 0o600, "the primary's mode is kept");
+    let out = p.run(&["stop", "-t", "10", "istio-cni-node"]);
+    assert!(out.status.success());
+    assert!(!has_istio(), "entry removed on SIGTERM");
+    assert!(conflist.is_file());
+    assert!(!host_bin.join("istio-cni").exists());
+    assert!(!run_dir.join("istio-cni-kubeconfig").exists());
+    let _ = p.run(&["rm", "-f", "istio-cni-node"]);
 
     let _ = p.run(&["rm", "-f", "contents"]);
     let _ = p.run(&["rmi", "-f", &p.image]);
