@@ -132,24 +132,32 @@ impl Bounded {
 /// The whole of `path`, if it holds at most `limit` bytes.
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let mut file = Bounded::open(path, limit)?;
-    // Read straight into the result, doubling its room: most files take one read plus the
-    // one that sees the end (no stat, unlike `fs::read`).
+    // Sized from fstat, as `fs::read` does: a regular file takes one read of its size (plus
+    // one byte) and one short probe that sees the end, and the buffer is not much bigger than
+    // the file (plugins allocate from a bump arena that never reuses memory). Devices and
+    // FIFOs report no size: their buffer grows by doubling.
+    let size = file.file.metadata().map_or(0, |m| m.len());
+    let mut want = if size > 0 {
+        usize::try_from(size.min(limit))
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+    } else {
+        4096
+    };
     let mut out = Vec::new();
-    let mut room: usize = 8192;
     loop {
         let len = out.len();
         // Never more than the limit allows (plus the byte that tells a longer file).
         let left = limit.saturating_sub(len as u64).saturating_add(1);
-        let want = room.min(usize::try_from(left).unwrap_or(usize::MAX));
-        out.resize(len + want, 0);
+        let ask = want.min(usize::try_from(left).unwrap_or(usize::MAX));
+        out.resize(len + ask, 0);
         let n = file.read_some(&mut out[len..])?;
         out.truncate(len + n);
         if n == 0 {
             return Ok(out);
         }
-        if n == want {
-            room = room.saturating_mul(2);
-        }
+        // A short read is usually the end of a regular file: probe with little.
+        want = if n < ask { 64 } else { ask.saturating_mul(2) };
     }
 }
 

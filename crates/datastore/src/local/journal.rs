@@ -2,21 +2,28 @@
 //!
 //! A transaction's value files are replaced one rename at a time, so a process killed between
 //! two renames (or a machine that stops) would leave some keys new and others old. Before
-//! its first rename, a transaction writes `<root>/journal`: its revision and every write, put
-//! values in full, then a trailer holding a checksum of all that. The file is written and
-//! synced together with the transaction's temporary files (one journal commit of the
-//! filesystem for all of them), the renames and removals follow, and the journal is removed.
+//! its first rename, a transaction writes its record (its revision and every write, put values
+//! in full, then a trailer holding a checksum of all that) into `<root>/journal.idle`, syncs it
+//! together with the transaction's temporary files (one journal commit of the filesystem for
+//! all of them), and renames it to `<root>/journal`: from then on the transaction is committed.
+//! The renames and removals follow, and the file is renamed back to `journal.idle`, where the
+//! next transaction overwrites it in place (`files::apply_batch`).
 //!
-//! Whoever next takes the store's write lock and finds a journal finishes what it says
-//! ([`Record::decode`] fails on a torn one: it was being written, no rename had happened yet,
-//! so it is simply dropped). Readers that find one take the write lock to do the same before
-//! they read, so nobody ever sees part of a transaction.
+//! Whoever next takes the store's write lock and finds `journal` finishes what it says (a
+//! record that does not decode, which the protocol never names `journal`, is dropped).
+//! Readers that find one take the write lock to do the same before they read, so nobody ever
+//! sees part of a transaction.
 //!
-//! The removal is not synced. After a machine crash a journal can therefore come back that
-//! was already applied, and possibly overtaken by later writes. Those later writes are
-//! durable and newer: they left a value file with a larger revision, or (a delete) a synced
-//! counter, so the recovered counter is above the journal's revision. A journal is replayed
-//! only when its revision is at least the counter's; otherwise it is stale and dropped.
+//! Neither the directories of the renamed files nor the journal's return to idle are synced
+//! (each fsync is a device cache flush, the bulk of a write's cost). Until the renames are
+//! durable the pending journal is, and its rename back cannot reach the disk before them (the
+//! filesystem commits metadata in order), so a machine crash leaves either the new files or
+//! the journal to replay them from. A journal can also come back pending that was applied and
+//! then overtaken by later writes. Every later write commits metadata durably (a directory
+//! fsync, or its own journal's rename), which carries the earlier renames with it, and leaves
+//! a newer revision durable (its value file, a delete's synced counter, or its journal), so
+//! the recovered counter is above the journal's revision. A journal is replayed only when its
+//! revision is at least the counter's; otherwise it is stale and dropped.
 //!
 //! ```text
 //! cni-rs txn journal 1\n
@@ -24,13 +31,17 @@
 //! put <key bytes> <file bytes>\n<key><value file contents>\n
 //! delete <key bytes>\n<key>\n
 //! end <writes> <FNV-1a 64 of everything above, 16 hex digits>\n
+//! (anything after the trailer: left over from an earlier, longer record)
 //! ```
 
 use std::fmt::Write as _;
 
 use crate::kv::Revision;
 
-pub(crate) const FILE_NAME: &str = "journal";
+/// The journal while it counts: a transaction is being applied, or its writer died.
+pub(crate) const PENDING: &str = "journal";
+/// The same file between transactions (overwritten in place by the next one).
+pub(crate) const IDLE: &str = "journal.idle";
 const MAGIC: &str = "cni-rs txn journal 1\n";
 /// The largest journal a transaction may write, so that every committed journal can be read
 /// back (the read is bounded: `libcni::fs`).
@@ -119,9 +130,11 @@ impl Record {
                     });
                 }
                 "end" => {
+                    // What follows the trailer is left over from a longer earlier record (the
+                    // file is overwritten in place).
                     let count: usize = words.next()?.parse().ok()?;
                     let sum = u64::from_str_radix(words.next()?, 16).ok()?;
-                    let whole = rest.is_empty() && words.next().is_none();
+                    let whole = words.next().is_none();
                     return (whole && count == ops.len() && sum == fnv1a(&bytes[..body_len]))
                         .then_some(Record { revision, ops });
                 }
@@ -202,8 +215,9 @@ mod tests {
             b[i] ^= 0x01;
             assert_eq!(Record::decode(&b), None, "byte {i} changed");
         }
+        // The tail of an earlier, longer record is ignored.
         let mut longer = bytes.clone();
-        longer.push(b'x');
-        assert_eq!(Record::decode(&longer), None);
+        longer.extend_from_slice(b"delete 3\n/x/y\nend 9 0123456789abcdef\n");
+        assert_eq!(Record::decode(&longer), Some(sample()));
     }
 }

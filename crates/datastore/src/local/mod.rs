@@ -40,7 +40,11 @@ const FORMAT: &str = "cni-rs local datastore 1\n";
 pub struct LocalStore {
     root: PathBuf,
     data: PathBuf,
+    /// The pending journal (`journal.rs`): present only while a transaction is applied or
+    /// after its writer died.
     journal: PathBuf,
+    /// The same file between transactions.
+    journal_idle: PathBuf,
 }
 
 /// What a write does once it has seen the key's current file.
@@ -55,7 +59,8 @@ impl LocalStore {
         let root = root.into();
         let store = LocalStore {
             data: root.join("data"),
-            journal: root.join(journal::FILE_NAME),
+            journal: root.join(journal::PENDING),
+            journal_idle: root.join(journal::IDLE),
             root,
         };
         fs::create_dir_all(&store.data).map_err(|e| DatastoreError::io(&store.data, e))?;
@@ -135,9 +140,10 @@ impl LocalStore {
             .map_err(|e| DatastoreError::io(&self.journal, e))
     }
 
-    /// Finishes the transaction the journal describes, or drops the journal when it is torn
-    /// (its writer died before the first rename) or stale (already applied and overtaken: see
-    /// `journal.rs`). The caller holds the write lock.
+    /// Finishes the transaction the pending journal describes, or drops it when it does not
+    /// decode (damaged: the protocol only makes a synced, whole record pending) or is stale
+    /// (already applied and overtaken: see `journal.rs`); either way it goes back to idle. The
+    /// caller holds the write lock.
     fn recover(&self) -> Result<()> {
         let Some(bytes) = files::read_file(&self.journal, journal::MAX_SIZE)? else {
             return Ok(());
@@ -173,10 +179,8 @@ impl LocalStore {
                 counter.write(current.max(record.revision), true)?;
             }
         }
-        fs::remove_file(&self.journal).or_else(|e| match e.kind() {
-            ErrorKind::NotFound => Ok(()),
-            _ => Err(DatastoreError::io(&self.journal, e)),
-        })
+        fs::rename(&self.journal, &self.journal_idle)
+            .map_err(|e| DatastoreError::io(&self.journal_idle, e))
     }
 
     /// Removes the directories the removed files leave empty.
@@ -490,7 +494,11 @@ impl Kv for LocalStore {
                 journal::MAX_SIZE
             )));
         }
-        let journal = record.as_deref().map(|r| (self.journal.as_path(), r));
+        let journal = record.as_deref().map(|record| files::JournalFiles {
+            idle: &self.journal_idle,
+            pending: &self.journal,
+            record,
+        });
         files::apply_batch(&puts, &removes, journal)?;
         self.prune(&removes);
         Ok(revision)
@@ -569,9 +577,9 @@ mod tests {
         assert_eq!(store.put("/k/c", b"x").unwrap(), rev + 1);
     }
 
-    /// A journal that comes back after a machine crash lost its removal, when later writes
-    /// went on: it is stale (its revision is below the counter) and dropped, not replayed over
-    /// the newer values. A torn one is dropped too.
+    /// A journal that comes back pending after a machine crash lost its return to idle, when
+    /// later writes went on: it is stale (its revision is below the counter) and dropped, not
+    /// replayed over the newer values. One that does not decode is dropped too.
     #[test]
     fn stale_and_torn_journals_are_dropped() {
         let dir = tempfile::tempdir().unwrap();
@@ -588,7 +596,8 @@ mod tests {
                 },
             ])
             .unwrap();
-        assert!(!store.journal.exists(), "removed after the transaction");
+        assert!(!store.journal.exists(), "idle after the transaction");
+        assert!(store.journal_idle.exists());
         store.put("/k/a", b"2").unwrap();
         fs::write(
             &store.journal,
