@@ -6,7 +6,7 @@
 //!   exits, in separate traced runs. `wait4`'s rusage would fold in reaped children, such as
 //!   the `iptables` processes portmap runs, and report their size instead.
 //!
-//! Usage: cni-bench --ours DIR --go DIR [--iterations N] [--out FILE] [--chains-only]
+//! Usage: cni-bench --ours DIR --go DIR [--iterations N] [--out FILE] [--chains-only | --istio-only]
 
 use std::io::Write;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use testkit::TempNetns;
 
 mod chains;
+mod istio;
 
 struct Sample {
     wall: Duration,
@@ -416,6 +417,11 @@ fn main() {
         print!("{}", chains::run(&ours, &go, iterations.clamp(1, 30)));
         return;
     }
+    // For iterating on the istio-cni figures alone (nothing is written to --out then).
+    if args.iter().any(|a| a == "--istio-only") {
+        print!("{}", istio::run(&ours, iterations.clamp(1, 30)));
+        return;
+    }
 
     let mut table = String::new();
     table.push_str(&format!(
@@ -455,6 +461,9 @@ fn main() {
     table.push_str(&host_local_fill(&ours, &go));
     if ours.join("calico").exists() && go.join("bridge").exists() {
         table.push_str(&chains::run(&ours, &go, iterations.clamp(1, 30)));
+    }
+    if ours.join("istio-cni").exists() && ours.join("calico").exists() {
+        table.push_str(&istio::run(&ours, iterations.clamp(1, 30)));
     }
     print!("{table}");
     if let Some(out) = out {
