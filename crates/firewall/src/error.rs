@@ -91,6 +91,20 @@ impl FirewallError {
         )
     }
 
+    /// True when a tool refused its input as a parameter problem (iptables' exit status 2: an
+    /// unknown option, protocol or host, or a jump to a chain that does not exist). Running
+    /// the same edits again fails the same way, so callers do not retry these (a host name
+    /// would even be looked up again, for seconds with a slow resolver).
+    pub fn is_parameter_problem(&self) -> bool {
+        match self {
+            FirewallError::Command { status, .. } => *status == 2,
+            FirewallError::Context { source, .. } | FirewallError::Unavailable { source, .. } => {
+                source.is_parameter_problem()
+            }
+            _ => false,
+        }
+    }
+
     /// The CNI error code for this error: the Go plugin reports all of these as 999.
     pub fn code(&self) -> u32 {
         code::INTERNAL
@@ -136,6 +150,14 @@ mod tests {
             "missing hostport rules in \"hostports\" chain"
         );
         assert!(!e.is_unavailable());
+        assert!(!e.is_parameter_problem());
         assert_eq!(e.code(), 999);
+        let usage = FirewallError::Command {
+            argv: vec!["/usr/sbin/ip6tables-restore".into()],
+            status: 2,
+            stderr: "host/network `IFNAME' not found\n".into(),
+        }
+        .context("unable to setup DNAT");
+        assert!(usage.is_parameter_problem());
     }
 }

@@ -171,6 +171,24 @@ pub fn parse(stdin: &[u8], ifname: &str, probe: &dyn Probe) -> Result<Config, St
     })
 }
 
+impl Config {
+    /// Every mapping's `hostIP` is empty or an address (what Go's `net.ParseIP` takes). Go
+    /// does not check: a name such as `IFNAME` counts as IPv6 there and goes to `ip6tables`
+    /// as `-d IFNAME`, which resolves it through DNS (and fails). ADD and CHECK refuse it
+    /// here, before any firewall command; DEL does not look at it.
+    pub fn check_host_ips(&self) -> Result<(), String> {
+        for m in &self.attachment.mappings {
+            if !m.host_ip.is_empty() && m.host_ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(format!(
+                    "Invalid host IP address: {}",
+                    libcni::json::go_quote(&m.host_ip)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Which backend a condition list is written for: iptables conditions start with `-` or `!`.
 fn backend_of_conditions(conditions: &Option<Vec<String>>) -> Option<&'static str> {
     let first = conditions.as_ref()?.first()?;

@@ -63,7 +63,9 @@ fn clear_udp_conntrack(mappings: &[PortMapping], container: IpNetwork) {
 
 impl Plugin for Portmap {
     fn add(&self, args: &CmdArgs) -> Result<CniResult, CniError> {
-        let conf = load(args).map_err(|e| internal(format!("failed to parse config: {e}")))?;
+        let conf = load(args)
+            .and_then(|c| c.check_host_ips().map(|()| c))
+            .map_err(|e| internal(format!("failed to parse config: {e}")))?;
         let Some(prev) = &conf.prev_result else {
             return Err(internal("must be called as chained plugin"));
         };
@@ -109,7 +111,9 @@ impl Plugin for Portmap {
     }
 
     fn check(&self, args: &CmdArgs) -> Result<(), CniError> {
-        let conf = load(args).map_err(internal)?;
+        let conf = load(args)
+            .and_then(|c| c.check_host_ips().map(|()| c))
+            .map_err(internal)?;
         if conf.prev_result.is_none() {
             return Err(internal("Required prevResult missing"));
         }

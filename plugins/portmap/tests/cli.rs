@@ -466,3 +466,159 @@ fn later_adds_are_one_restore() {
     assert_eq!(host.nat(false), before, "a repeated ADD changes nothing");
     assert!(host.nat(false).contains("--to-destination 10.0.0.3:80"));
 }
+
+/// A `hostIP` that is not an address (`"IFNAME"`, a zone, stray spaces) is refused by config
+/// validation on ADD and CHECK, before any firewall command: Go passes it to `ip6tables`,
+/// which resolves it through DNS (seconds on a node with a slow resolver, and retried while
+/// holding the portmap lock). DEL does not need it and still succeeds.
+#[test]
+fn a_host_ip_that_is_not_an_address_never_reaches_iptables() {
+    testkit::require_root();
+    let host = Host::new();
+    let (tools, log) = logging_tools();
+    let path = format!("{}:{PATH}", tools.as_ref().display());
+    let env = [("PATH", path.as_str())];
+    let ctr = TempNetns::new();
+    for bad in [
+        "IFNAME",
+        "fe80::1%eth0",
+        " 10.0.0.9",
+        "10.0.0.256",
+        "010.0.0.1",
+    ] {
+        let conf = Conf::new(
+            "n",
+            "1.0.0",
+            json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": bad}]),
+        )
+        .prev(prev("1.0.0"))
+        .text();
+        let quoted = serde_json::to_string(bad).unwrap();
+        let add = host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf, &env);
+        assert_eq!(
+            error(&add),
+            (
+                999,
+                format!("failed to parse config: Invalid host IP address: {quoted}")
+            ),
+            "{bad}"
+        );
+        let check = host.run_env(&ours(), "CHECK", "c1", ctr.path(), &conf, &env);
+        assert_eq!(
+            error(&check),
+            (999, format!("Invalid host IP address: {quoted}")),
+            "{bad}"
+        );
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        assert_eq!(calls, "", "{bad}: no firewall command ran");
+        host.run_env(&ours(), "DEL", "c1", ctr.path(), &conf, &env)
+            .assert_success();
+        std::fs::remove_file(&log).ok();
+    }
+    assert!(!host.nat(false).contains("CNI-DN-") && !host.nat(true).contains("CNI-DN-"));
+
+    // What Go 1.1.1 does with it: an ip6tables error after a name lookup.
+    let conf = Conf::new(
+        "n",
+        "1.0.0",
+        json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "IFNAME"}]),
+    )
+    .prev(prev("1.0.0"))
+    .text();
+    let go_add = host.run(&go(), "ADD", "c1", ctr.path(), &conf);
+    assert!(
+        error(&go_add).1.contains("host/network `IFNAME' not found"),
+        "{go_add}"
+    );
+    // Addresses of every form Go's net.ParseIP takes are fine.
+    for good in [
+        "0.0.0.0",
+        "::",
+        "::ffff:192.168.99.1",
+        "192.168.99.1",
+        "fd98::1",
+    ] {
+        let conf = Conf::new(
+            "n",
+            "1.0.0",
+            json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": good}]),
+        )
+        .prev(prev("1.0.0"))
+        .text();
+        host.run(&ours(), "ADD", "c2", ctr.path(), &conf)
+            .assert_success();
+        host.run(&ours(), "DEL", "c2", ctr.path(), &conf)
+            .assert_success();
+    }
+}
+
+/// A transaction that iptables refuses with a parameter problem (exit status 2: here an
+/// unknown protocol) fails the same way however often it is tried: one careful attempt after
+/// the optimistic one, no re-plan.
+#[test]
+fn a_parameter_problem_is_not_retried() {
+    testkit::require_root();
+    let host = Host::new();
+    let (tools, log) = logging_tools();
+    let path = format!("{}:{PATH}", tools.as_ref().display());
+    let env = [("PATH", path.as_str())];
+    let ctr = TempNetns::new();
+    let conf = Conf::new(
+        "n",
+        "1.0.0",
+        json!([{"hostPort": 8080, "containerPort": 80, "protocol": "nosuchproto"}]),
+    )
+    .prev(prev("1.0.0"))
+    .text();
+    let add = host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf, &env);
+    let (code, msg) = error(&add);
+    assert_eq!(code, 999);
+    assert!(
+        msg.starts_with("unable to setup DNAT: running [") && msg.contains("exit status 2: "),
+        "{msg}"
+    );
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let restores = calls
+        .lines()
+        .filter(|l| l.starts_with("iptables-restore"))
+        .count();
+    assert_eq!(restores, 2, "optimistic + one careful attempt:\n{calls}");
+}
+
+/// The optimistic transaction of an ADD on a node that has the shared chains needs no lock
+/// (it checks what it relies on and creates only its own chain, atomically), so it is not
+/// held up by another invocation that holds `/run/cni-portmap.lock` (before: it waited).
+#[test]
+fn the_optimistic_add_does_not_wait_for_the_lock() {
+    testkit::require_root();
+    let host = Host::new();
+    let ctr = TempNetns::new();
+    let conf = |ip: &str| {
+        let mut prev = prev("1.0.0");
+        prev["ips"][0]["address"] = json!(ip);
+        Conf::new("n", "1.0.0", mappings()).prev(prev).text()
+    };
+    host.run(&ours(), "ADD", "c1", ctr.path(), &conf("10.0.0.2/24"))
+        .assert_success();
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/run/cni-portmap.lock")
+        .unwrap();
+    lock.lock().unwrap();
+    let inv = testkit::Invocation::new(ours())
+        .command("ADD")
+        .container_id("c2")
+        .netns(ctr.path())
+        .ifname("eth0")
+        .path("/usr/lib/cni")
+        .env("PATH", PATH)
+        .stdin(conf("10.0.0.3/24"))
+        .timeout(std::time::Duration::from_secs(5));
+    let run = host.netns.run(|| inv.run()).unwrap();
+    lock.unlock().unwrap();
+    assert!(!run.timed_out, "the ADD waited for the lock: {run}");
+    run.assert_success();
+    assert!(host.nat(false).contains("--to-destination 10.0.0.3:80"));
+}

@@ -423,7 +423,8 @@ fn check_chain(ipt: &Iptables, table: &Ruleset, c: &Chain) -> Result<()> {
 
 /// Removes `chain` and the rules of `entry_chain` that jump to it, in one transaction. A
 /// missing chain is success. If the transaction fails (the table changed between our read
-/// and our write), it is planned again from a fresh read, once.
+/// and our write), it is planned again from a fresh read, once, unless iptables refused it
+/// as a parameter problem.
 fn teardown(ipt: &Iptables, table: &Ruleset, chain: &str, entry_chain: &str) -> Result<()> {
     let plan = |t: &Ruleset| -> Option<Batch> {
         if !t.has_chain(chain) {
@@ -442,8 +443,11 @@ fn teardown(ipt: &Iptables, table: &Ruleset, chain: &str, entry_chain: &str) -> 
     let Some(batch) = plan(table) else {
         return Ok(());
     };
-    if ipt.apply(NAT, &batch).is_ok() {
-        return Ok(());
+    match ipt.apply(NAT, &batch) {
+        Ok(()) => return Ok(()),
+        // The same edits would be refused again (they come from `-S`, so this is rare).
+        Err(e) if e.is_parameter_problem() => return Err(e),
+        Err(_) => {}
     }
     match plan(&ipt.list(NAT)?) {
         Some(batch) => ipt.apply(NAT, &batch),
@@ -565,33 +569,42 @@ impl PortMapper for IptablesPortMapper {
         let family = Family::of(&container.ip());
         let own_mark_chains = att.snat && att.external_set_mark_chain.is_none();
         let ipt = Iptables::new(family).map_err(|e| e.unavailable("failed to open iptables"))?;
-        let _lock = self.lock_path.as_deref().and_then(FileLock::acquire);
+        // No lock for the optimistic transaction: it checks every shared rule it relies on and
+        // creates only this container's chain (`-N` fails if it exists), all or nothing, so it
+        // cannot add a shared rule twice; a slow one holds up nobody.
         if ipt.try_apply(NAT, &self.optimistic(att, container, own_mark_chains)) {
             return Ok(());
         }
-        let table = ipt.list(NAT).map_err(|e| {
-            let first = if own_mark_chains {
-                format!("unable to create chain {SET_MARK_CHAIN}")
-            } else {
-                "failed to create top-level DNAT chain".to_string()
-            };
-            e.context("failed to list iptables chains")
-                .unavailable(first)
-        })?;
-
-        match self.plan(&ipt, &table, att, container, own_mark_chains) {
-            Ok(batch) if ipt.apply(NAT, &batch).is_ok() => return Ok(()),
-            Err(e) => return Err(e),
-            Ok(_) => {}
+        let mut replanned = false;
+        loop {
+            // The lock covers one read-plan-write, so concurrent ADDs never add a shared rule
+            // twice; it is released before the second attempt.
+            let _lock = self.lock_path.as_deref().and_then(FileLock::acquire);
+            let table = ipt.list(NAT).map_err(|e| {
+                if replanned {
+                    return e.context("unable to setup DNAT");
+                }
+                let first = if own_mark_chains {
+                    format!("unable to create chain {SET_MARK_CHAIN}")
+                } else {
+                    "failed to create top-level DNAT chain".to_string()
+                };
+                e.context("failed to list iptables chains")
+                    .unavailable(first)
+            })?;
+            let batch = self.plan(&ipt, &table, att, container, own_mark_chains)?;
+            match ipt.apply(NAT, &batch) {
+                Ok(()) => return Ok(()),
+                // A parameter problem fails the same way every time: no second attempt.
+                Err(e) if replanned || e.is_parameter_problem() => {
+                    return Err(e.context("unable to setup DNAT"))
+                }
+                // The table changed between our read and our write (someone outside our lock
+                // created a chain we were creating: the transaction failed whole). Plan again,
+                // once.
+                Err(_) => replanned = true,
+            }
         }
-        // The table changed between our read and our write (someone outside our lock created
-        // a chain we were creating: the transaction failed whole). Plan again, once.
-        let table = ipt
-            .list(NAT)
-            .map_err(|e| e.context("unable to setup DNAT"))?;
-        let batch = self.plan(&ipt, &table, att, container, own_mark_chains)?;
-        ipt.apply(NAT, &batch)
-            .map_err(|e| e.context("unable to setup DNAT"))
     }
 
     fn check_ports(&self, att: &Attachment, container: IpNetwork) -> Result<()> {
