@@ -352,6 +352,27 @@ fn waits_for_a_primary_and_converts_a_conf() {
     assert!(!f.path("run/istio-cni-kubeconfig").exists());
 }
 
+/// A pod without the apiserver's address fails at once (exit 1), as upstream's.
+#[test]
+fn misconfigured_agent_exits() {
+    let f = istio_fixture().without_env("KUBERNETES_SERVICE_HOST");
+    let mut agent = Agent::start(&f, &[]);
+    let status = agent.child.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    agent
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("KUBERNETES_SERVICE_HOST not set. Is this not running within a pod?"),
+        "{err}"
+    );
+}
+
 /// Standalone (Multus): our own `.conf`, deleted on SIGTERM.
 #[test]
 fn standalone_file_and_cleanup() {

@@ -222,20 +222,24 @@ impl Installer {
             next: None,
             throttled: 0,
         };
+        let mut first = true;
         loop {
             throttle.wait();
             if self.stopped() {
                 return Err(Stopped.into());
             }
             if let Err(e) = self.install_all() {
-                if e.is::<Stopped>() {
+                // The first install fails the process, as upstream's (a misconfigured pod
+                // must not look healthy). Later, upstream exits too and the DaemonSet
+                // restarts it; a primary config caught half-written by its owner is the
+                // usual cause then, so try again instead.
+                if first || e.is::<Stopped>() {
                     return Err(e);
                 }
-                // Upstream exits here (the DaemonSet restarts it); a primary config caught
-                // half-written by its owner is the usual cause, so try again instead.
                 log::error(&format!("install failed, retrying: {e:#}"));
                 continue;
             }
+            first = false;
             if self.sleep_watch()? == Wake::Signal {
                 return Err(Stopped.into());
             }
