@@ -302,3 +302,29 @@ fn failures_and_other_verbs() {
         .run();
     assert_eq!(r.json()["code"], 1, "CHECK needs 0.4.0");
 }
+
+/// `DRY_RUN_FILE_PATH`, as upstream's plugin dry-run test uses it: the binary, run as a
+/// runtime runs it for a default sidecar pod, writes exactly upstream's `basic.txt.golden`
+/// (HEAD) and changes nothing in the netns.
+#[test]
+fn dry_run_writes_the_basic_golden() {
+    let c = Cluster::start();
+    c.pod("apps", "dry", json!({STATUS: "true"}), json!({}));
+    let ns = pod_netns(&["10.2.6.2/24"]);
+    let out = c.dir.path().join("dry-run.txt");
+    add(ns.path(), "apps", "dry", &c.conf("1.0.0", None))
+        .env("DRY_RUN_FILE_PATH", &out)
+        .run()
+        .assert_success();
+    let golden = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/upstream/plugin/basic.txt.golden"),
+    )
+    .unwrap();
+    let golden: String = golden
+        .split_inclusive('\n')
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), golden);
+    assert!(!rules_in(&ns));
+}
