@@ -1425,6 +1425,15 @@ fn standin(st: &State, req: &Request) -> Response {
                 .collect();
             json_response(200, &Value::Array(recs), Style::Sorted)
         }
+        // One line per request, `METHOD path[?query] user status`: for scripts without a
+        // JSON tool (the demo, the bench).
+        ("GET", "/standin/requests.txt") => {
+            let text: String = lock(&st.records)
+                .iter()
+                .map(|r| format!("{} {} {}\n", r.line(), r.user, r.status))
+                .collect();
+            text_response(200, &text)
+        }
         ("DELETE", "/standin/requests") => {
             lock(&st.records).clear();
             json_response(200, &json!({}), Style::Sorted)

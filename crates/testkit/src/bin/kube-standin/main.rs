@@ -1,7 +1,8 @@
 //! `kube-standin --dir DIR [--groups v1|v3|both] [--http]`: runs testkit's stand-in Kubernetes
 //! API server until SIGTERM or SIGINT. Writes `DIR/ca.pem` (https), `DIR/admin.kubeconfig`,
 //! `DIR/cni.kubeconfig` (Calico's CNI service account) and `DIR/url`, then prints the URL.
-//! Admin-only endpoints for other processes: `GET|DELETE /standin/requests`,
+//! Admin-only endpoints for other processes: `GET|DELETE /standin/requests` (JSON;
+//! `GET /standin/requests.txt`: a line per request, `METHOD path[?query] user status`),
 //! `GET|POST|DELETE /standin/faults`.
 
 use std::path::PathBuf;
