@@ -35,6 +35,15 @@ use serde_json::Value;
 pub const HOST_LOCAL_DIR: &str = "/var/lib/cni/networks/k8s-pod-network";
 /// What is removed from the host so that no pod is networked during the migration.
 pub const HOST_BINARIES: [&str; 2] = ["/host/opt/cni/bin/calico", "/host/opt/cni/bin/host-local"];
+
+/// A container path under `CNI_INSTALL_ROOT` (ours, as the install tool's: to run the
+/// migration outside calico-node's init container, e.g. in tests); `/` by default.
+fn container_path(path: &str) -> std::path::PathBuf {
+    match std::env::var_os("CNI_INSTALL_ROOT").filter(|r| !r.is_empty()) {
+        Some(root) => Path::new(&root).join(path.trim_start_matches('/')),
+        None => path.into(),
+    }
+}
 /// The network name host-local reservations were made under.
 const NETWORK: &str = "k8s-pod-network";
 
@@ -76,7 +85,7 @@ pub fn run() -> i32 {
         return 1;
     };
     loop {
-        match migrate(&ds, client, &node, Path::new(HOST_LOCAL_DIR)) {
+        match migrate(&ds, client, &node, &container_path(HOST_LOCAL_DIR)) {
             Ok(()) => return 0,
             Err(e) => {
                 log(&format!("migration failed, retrying in 1s: {e}"));
@@ -105,11 +114,11 @@ fn migrate(ds: &Datastore, client: &kubeclient::Client, node: &str, dir: &Path) 
         return std::fs::remove_dir(dir).map_err(|e| e.to_string());
     }
     set_ready(ds, false)?;
-    for bin in HOST_BINARIES {
-        match std::fs::remove_file(bin) {
+    for bin in HOST_BINARIES.map(container_path) {
+        match std::fs::remove_file(&bin) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("remove {bin}: {e}")),
+            Err(e) => return Err(format!("remove {}: {e}", bin.display())),
         }
     }
     // Let a plugin that was already running finish.
