@@ -323,3 +323,63 @@ fn api_errors_have_calicos_words_and_leave_nothing() {
     h.api().clear_faults();
     assert_ipam_consistent(&h, true);
 }
+
+/// STATUS (CNI 1.1) on KDD: ready with the API up and ClusterInformation ready; 50 when the
+/// API cannot be reached or refuses the token. GC leaves pod-derived endpoints to their pods
+/// (nothing listed: the CNI role may not list pods) and still collects calico-ipam's handles.
+#[test]
+fn status_and_gc() {
+    let h = Host::new(Store::Kdd);
+    h.install_calico_ipam(&["10.0.0.0/24"]);
+    let conf = h.conf(
+        "1.1.0",
+        NET,
+        json!({ "policy": { "type": "k8s" }, "ipam": { "type": "calico-ipam" } }),
+    );
+    let c = TempNetns::new();
+    let status = || h.exec(h.invocation("STATUS", "", c.path(), &conf));
+    status().assert_success();
+
+    h.api().revoke_token(testkit::CNI_TOKEN);
+    let r = status();
+    assert_eq!(r.json()["code"], 50, "{r}");
+    assert_eq!(
+        r.json()["msg"],
+        "error getting ClusterInformation: connection is unauthorized: Unauthorized"
+    );
+    h.api().add_token(testkit::CNI_TOKEN, CNI_USER, vec![]);
+    h.api().inject(Fault::new("", Action::Drop));
+    let r = status();
+    assert_eq!(r.json()["code"], 50, "{r}");
+    h.api().clear_faults();
+
+    h.pod("test", "live", json!({}), json!({}));
+    h.pod("test", "gone", json!({}), json!({}));
+    let (c1, c2) = (TempNetns::new(), TempNetns::new());
+    run(&h, "ADD", "live", &c1, &conf, "live").assert_success();
+    run(&h, "ADD", "gone", &c2, &conf, "gone").assert_success();
+    let mut gc = conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([{ "containerID": "live", "ifname": "eth0" }]);
+    h.api().clear_requests();
+    h.exec(h.invocation("GC", "", c.path(), &gc))
+        .assert_success();
+    assert!(
+        !h.api().requests().iter().any(|r| r.path.ends_with("/pods")),
+        "no pod listing"
+    );
+    let handles: Vec<String> = h.ds(|ds| {
+        ds.list(&datastore::HandleList)
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k.id)
+            .collect()
+    });
+    assert_eq!(handles, vec![format!("{NET}.live")]);
+    assert_ne!(
+        annotations(&h, "gone")["cni.projectcalico.org/podIP"],
+        "",
+        "the pod's annotations are left to it (and its DEL)"
+    );
+    run(&h, "DEL", "live", &c1, &conf, "live").assert_success();
+    run(&h, "DEL", "gone", &c2, &conf, "gone").assert_success();
+}
