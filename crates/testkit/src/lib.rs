@@ -7,6 +7,7 @@
 
 pub mod crash;
 mod etcd;
+pub mod fuzz;
 mod kubeapi;
 mod netns;
 mod paths;

@@ -79,6 +79,8 @@ pub struct Invocation {
     wrapper: Option<(PathBuf, Vec<OsString>)>,
     /// Command-line arguments of the binary itself (plugins take none; test children do).
     argv: Vec<OsString>,
+    /// The working directory; the test's own when `None`.
+    cwd: Option<PathBuf>,
 }
 
 impl Invocation {
@@ -91,6 +93,7 @@ impl Invocation {
             memory_limit: None,
             wrapper: None,
             argv: Vec::new(),
+            cwd: None,
         }
     }
 
@@ -184,6 +187,13 @@ impl Invocation {
         self
     }
 
+    /// Runs the plugin in `dir` (a scratch directory, so that relative paths a test feeds it
+    /// land there).
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
     /// The plugin binary this runs.
     pub fn bin(&self) -> &Path {
         &self.bin
@@ -201,6 +211,9 @@ impl Invocation {
             None => Command::new(&self.bin),
         };
         cmd.args(&self.argv);
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
         if self.timeout.is_some() {
             cmd.process_group(0);
         }
