@@ -25,7 +25,7 @@ ensure_packages() {
 
 require_root() {
     if [[ $(id -u) != 0 ]]; then
-        echo "$0 needs root: it creates network namespaces (try: sudo $0)" >&2
+        echo "$0 needs root: it creates network namespaces (run it as root)" >&2
         exit 1
     fi
 }
