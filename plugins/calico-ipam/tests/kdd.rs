@@ -177,3 +177,30 @@ fn upgrade_needs_the_node_name() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("KUBERNETES_NODE_NAME not specified, refusing to migrate"));
 }
+
+/// Native v3 CRDs (a v3.32 tech preview): with no `calico_api_group` the group is discovered
+/// (`projectcalico.org` without `crd.projectcalico.org`), and the objects are written in it,
+/// as they are (boolean `deleted`, no metadata annotation).
+#[test]
+fn native_v3_group_is_discovered_and_used() {
+    let b = common::Backend::kdd_with(testkit::ApiGroups::V3, "");
+    let api = b.kube.as_ref().unwrap();
+    b.pool("p1", "10.0.0.0/16", |_| {});
+    let conf = b.conf("1.0.0", "node1", json!({}));
+    api.clear_requests();
+    let r = b.add("c1", &conf);
+    assert_eq!(r["ips"].as_array().unwrap().len(), 1, "{r}");
+    assert!(api.requests().iter().any(|r| r.path == "/apis"));
+    assert!(!api
+        .requests()
+        .iter()
+        .any(|r| r.path.contains("crd.projectcalico.org")));
+    let affs = api.list("projectcalico.org/v3", "blockaffinities");
+    assert_eq!(affs.len(), 1);
+    assert_eq!(affs[0]["spec"]["deleted"], false);
+    assert!(affs[0]["metadata"].get("annotations").is_none());
+    assert_eq!(api.list("projectcalico.org/v3", "ipamhandles").len(), 1);
+    b.del("c1", &conf);
+    assert!(b.allocations().is_empty());
+    assert!(api.list("projectcalico.org/v3", "ipamhandles").is_empty());
+}

@@ -44,13 +44,25 @@ impl Backend {
     /// The Kubernetes datastore, as the operator deploys it: the plugin gets a kubeconfig with
     /// the calico-cni-plugin service account's token (so its RBAC applies) and the v1 group.
     pub fn kdd() -> Backend {
+        Backend::kdd_with(testkit::ApiGroups::V1, "crd.projectcalico.org/v1")
+    }
+
+    /// KDD with the API serving `groups` and the NetConf's `calico_api_group` (empty: the
+    /// plugin discovers it).
+    pub fn kdd_with(groups: testkit::ApiGroups, api_group: &str) -> Backend {
         let dir = testkit::temp_dir();
-        let api = KubeApi::start(KubeApiOptions::default());
+        let api = KubeApi::start(KubeApiOptions {
+            groups,
+            ..KubeApiOptions::default()
+        });
         let kdd_keys = |token: &str, file: &str| {
             let kc = api.write_kubeconfig(&dir.path().join(file), token);
-            json!({"datastore_type": "kubernetes",
-                   "calico_api_group": "crd.projectcalico.org/v1",
-                   "kubernetes": {"kubeconfig": kc.display().to_string()}})
+            let mut keys = json!({"datastore_type": "kubernetes",
+                   "kubernetes": {"kubeconfig": kc.display().to_string()}});
+            if !api_group.is_empty() {
+                keys["calico_api_group"] = json!(api_group);
+            }
+            keys
         };
         let keys = kdd_keys(CNI_TOKEN, "calico-kubeconfig");
         let admin = kdd_keys(ADMIN_TOKEN, "admin-kubeconfig");
