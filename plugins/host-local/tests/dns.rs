@@ -150,8 +150,8 @@ fn long_lines_like_go() {
         let (ours_run, _) = add_with_resolv(ours(), &path);
         let (go_run, _) = add_with_resolv(&go, &path);
         assert_eq!(ours_run.code, go_run.code, "{name}: {ours_run}\n{go_run}");
-        // Parsed: libcni prints result keys sorted, Go 1.1.1 in struct order (not ours to fix
-        // here; errors are byte-compared in dev_zero_fails_at_once_like_go).
+        // Parsed: results print with sorted keys as upstream's current library does, Debian's
+        // 1.1.1 in struct order (errors are byte-compared in dev_zero_fails_at_once_like_go).
         // Go 1.1.1 prints an empty `"dns": {}`, upstream now omits it, as we do.
         let without_empty_dns = |mut v: Value| {
             if v["dns"] == json!({}) {
