@@ -127,4 +127,11 @@ fn bad_etcd_settings_are_config_errors() {
         "could not initialize etcdv3 client: open /nonexistent/ca.pem: no such file or directory"
     );
     assert_eq!(err.code(), 7);
+    // An endpoint in a scheme the client cannot speak fails at once as a config error.
+    let err = EtcdStore::connect(&EtcdConfig::with_endpoints("ftp://127.0.0.1:2379")).unwrap_err();
+    assert!(
+        err.to_string().contains("unsupported scheme \"ftp\""),
+        "{err}"
+    );
+    assert_eq!(err.code(), 7);
 }

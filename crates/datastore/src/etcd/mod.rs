@@ -386,6 +386,17 @@ fn resolve_endpoints(config: &EtcdConfig) -> Result<Vec<String>> {
     if endpoints.is_empty() {
         return Err(DatastoreError::Config("no etcd endpoints specified".into()));
     }
+    // A scheme the client cannot speak is a configuration error, not an outage: no retry
+    // will ever reach it.
+    for ep in &endpoints {
+        if let Some((scheme, _)) = ep.split_once("://") {
+            if !matches!(scheme, "http" | "https" | "unix" | "unixs") {
+                return Err(DatastoreError::Config(format!(
+                    "invalid etcd endpoint {ep:?}: unsupported scheme {scheme:?} (use http or https)"
+                )));
+            }
+        }
+    }
     Ok(endpoints)
 }
 
