@@ -224,7 +224,8 @@ fn namespace_labels(
 /// first use initialises ClusterInformation and this Node, which calico-node would otherwise
 /// create.
 pub(crate) fn open(raw: &serde_json::Value, node: &str) -> Result<Datastore, CniError> {
-    let ds = Datastore::from_netconf(raw).map_err(|e| e.to_cni())?;
+    // Calico's calico-ipam returns a client it cannot create as a plain error (code 999).
+    let ds = Datastore::from_netconf(raw).map_err(|e| e.creating_client_to_cni())?;
     if ds.backend() == "local" {
         ensure_local_node(&ds, node).map_err(|e| e.to_cni())?;
     }

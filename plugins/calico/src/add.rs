@@ -16,7 +16,7 @@ use libcni::types::v100::{Interface, IpConfig, Result100};
 use libcni::{code, CmdArgs, CniError, CniResult};
 use serde_json::json;
 
-use crate::context::{ds_err, Context};
+use crate::context::{ds_err, Context, Verb};
 use crate::dataplane::{self, Request};
 use crate::logging::info;
 use crate::names::{self, ORCH_K8S};
@@ -26,7 +26,7 @@ pub const LABEL_NAMESPACE: &str = "projectcalico.org/namespace";
 pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
 
 pub fn add(args: &CmdArgs) -> Result<CniResult, CniError> {
-    let mut ctx = Context::load(args, true)?;
+    let mut ctx = Context::load(args, Verb::Add)?;
     prefetch(&ctx)?;
     ctx.check_ready()?;
     readiness::wait(&ctx.conf.readiness_gates)?;

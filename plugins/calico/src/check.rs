@@ -10,7 +10,7 @@ use libcni::runtime::delegate;
 use libcni::{code, CmdArgs, CniError, CniResult};
 use netkit::{NetNs, Netlink, SCOPE_LINK};
 
-use crate::context::{ds_err, Context};
+use crate::context::{ds_err, Context, Verb};
 use crate::dataplane::{self, HOST_MAC_TEXT, IPV4_GATEWAY};
 use crate::names;
 
@@ -19,7 +19,7 @@ fn fail(msg: String) -> CniError {
 }
 
 pub fn check(args: &CmdArgs) -> Result<(), CniError> {
-    let ctx = Context::load(args, false)?;
+    let ctx = Context::load(args, Verb::Check)?;
     ctx.check_ready()?;
     let prev = ctx
         .conf

@@ -22,15 +22,26 @@ pub fn ds_err(e: DatastoreError) -> CniError {
     e.to_cni()
 }
 
+/// The verb a context is loaded for: the preamble differs a little between them, as in Calico.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Add,
+    Del,
+    Check,
+    Gc,
+    Status,
+}
+
 impl Context {
     /// Everything up to (not including) the readiness check.
-    pub fn load(args: &CmdArgs, with_mtu: bool) -> Result<Self, CniError> {
+    pub fn load(args: &CmdArgs, verb: Verb) -> Result<Self, CniError> {
         let loaded = config::load(&args.stdin_data)?;
         let conf = loaded.conf;
         logging::init(&conf);
         names::check_nodename_file(&conf)?;
         let mut mtu = conf.mtu.max(0) as u32;
-        if with_mtu {
+        // Only ADD reads the MTU file (Calico's cmdAdd; DEL has no use for it).
+        if verb == Verb::Add {
             let from_file = config::mtu_from_file(&conf, MTU_FILE)?;
             if mtu == 0 && from_file > 0 {
                 mtu = from_file as u32;
@@ -48,7 +59,16 @@ impl Context {
             }
         }
         debug!("identifiers: {ids:?}");
-        let ds = Datastore::from_netconf(&loaded.raw).map_err(ds_err)?;
+        let ds = Datastore::from_netconf(&loaded.raw).map_err(|e| {
+            let e = e.creating_client_to_cni();
+            // Calico's cmdAdd says what failed; its cmdDel returns the error as it is.
+            match verb {
+                Verb::Add => {
+                    CniError::new(e.code, format!("error creating calico client: {}", e.msg))
+                }
+                _ => e,
+            }
+        })?;
         // Calico's GetDataplane: an unknown type or grpc without a socket fails every verb.
         let grpc = crate::grpc::GrpcDataplane::from_options(&conf.dataplane_options)?;
         Ok(Context {

@@ -6,14 +6,14 @@ use datastore::resources::WorkloadEndpointSpec;
 use datastore::ResourceKey;
 use libcni::{code, CmdArgs, CniError};
 
-use crate::context::{ds_err, Context};
+use crate::context::{ds_err, Context, Verb};
 use crate::dataplane;
 use crate::ipam;
 use crate::logging::info;
 use crate::names::ORCH_K8S;
 
 pub fn del(args: &CmdArgs) -> Result<(), CniError> {
-    let ctx = Context::load(args, false)?;
+    let ctx = Context::load(args, Verb::Del)?;
     ctx.check_ready()?;
     let key = ResourceKey::<WorkloadEndpointSpec>::namespaced(
         &ctx.ids.namespace,

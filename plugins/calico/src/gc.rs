@@ -8,12 +8,12 @@ use datastore::{ResourceKey, ResourceList};
 use libcni::runtime::delegate;
 use libcni::{code, CmdArgs, CniError, NetConf};
 
-use crate::context::{ds_err, Context};
+use crate::context::{ds_err, Context, Verb};
 use crate::logging::info;
 use crate::names::ORCH_K8S;
 
 pub fn gc(args: &CmdArgs) -> Result<(), CniError> {
-    let ctx = Context::load(args, false)?;
+    let ctx = Context::load(args, Verb::Gc)?;
     ctx.check_ready()?;
     let cni =
         NetConf::parse(&args.stdin_data).map_err(|e| CniError::new(code::DECODING_FAILURE, e))?;
@@ -56,7 +56,7 @@ pub fn gc(args: &CmdArgs) -> Result<(), CniError> {
 }
 
 pub fn status(args: &CmdArgs) -> Result<(), CniError> {
-    let ctx = Context::load(args, false)?;
+    let ctx = Context::load(args, Verb::Status)?;
     ctx.check_ready()
         .map_err(|e| CniError::new(code::PLUGIN_NOT_AVAILABLE, e.msg))?;
     delegate::delegate_status(&ctx.conf.ipam.ipam_type, &args.stdin_data, args)
