@@ -7,9 +7,11 @@ use std::net::IpAddr;
 use datastore::resources::WorkloadEndpointSpec;
 use datastore::ResourceKey;
 use libcni::runtime::delegate;
+use libcni::types::v100;
 use libcni::{code, CmdArgs, CniError, CniResult};
 use netkit::{NetNs, Netlink, SCOPE_LINK};
 
+use crate::config::{self, NetConf};
 use crate::context::{ds_err, Context, Verb};
 use crate::dataplane::{self, HOST_MAC_TEXT, IPV4_GATEWAY};
 use crate::names;
@@ -18,18 +20,26 @@ fn fail(msg: String) -> CniError {
     CniError::new(code::INTERNAL, msg)
 }
 
-pub fn check(args: &CmdArgs) -> Result<(), CniError> {
-    let ctx = Context::load(args, Verb::Check)?;
-    ctx.check_ready()?;
-    let prev = ctx
-        .conf
+/// The prevResult in the current result format (a missing one in the reference plugins' words).
+fn prev_result(conf: &NetConf) -> Result<v100::Result100, CniError> {
+    let prev = conf
         .prev_result
         .as_ref()
-        .ok_or_else(|| fail("required prevResult missing".into()))?;
+        .ok_or_else(|| fail("Required prevResult missing".into()))?;
     let bytes = serde_json::to_vec(prev).map_err(CniError::internal)?;
-    let prev = CniResult::create(&ctx.conf.cni_version, &bytes)
+    CniResult::create(&conf.cni_version, &bytes)
         .and_then(|r| r.to_current())
-        .map_err(|e| fail(format!("failed to parse prevResult: {e}")))?;
+        .map_err(|e| fail(format!("failed to parse prevResult: {e}")))
+}
+
+pub fn check(args: &CmdArgs) -> Result<(), CniError> {
+    // The prevResult first, as the reference plugins check it, right after the config: a
+    // CHECK that cannot be answered must not get as far as the readiness check, which
+    // creates ClusterInformation on a fresh local store.
+    let loaded = config::load(&args.stdin_data)?;
+    let prev = prev_result(&loaded.conf)?;
+    let ctx = Context::from_loaded(args, loaded, Verb::Check)?;
+    ctx.check_ready()?;
 
     // The endpoint.
     let key = ResourceKey::<WorkloadEndpointSpec>::namespaced(

@@ -4,7 +4,7 @@
 use datastore::{Datastore, DatastoreError};
 use libcni::{code, CmdArgs, CniCode, CniError};
 
-use crate::config::{self, NetConf, MTU_FILE};
+use crate::config::{self, Loaded, NetConf, MTU_FILE};
 use crate::logging::{self, debug};
 use crate::names::{self, Identifiers};
 
@@ -35,7 +35,11 @@ pub enum Verb {
 impl Context {
     /// Everything up to (not including) the readiness check.
     pub fn load(args: &CmdArgs, verb: Verb) -> Result<Self, CniError> {
-        let loaded = config::load(&args.stdin_data)?;
+        Context::from_loaded(args, config::load(&args.stdin_data)?, verb)
+    }
+
+    /// [`Context::load`] of a config already parsed (CHECK looks at its prevResult first).
+    pub fn from_loaded(args: &CmdArgs, loaded: Loaded, verb: Verb) -> Result<Self, CniError> {
         let conf = loaded.conf;
         logging::init(&conf);
         names::check_nodename_file(&conf)?;

@@ -528,6 +528,39 @@ fn check_verifies_kernel_and_endpoint() {
     });
 }
 
+/// CHECK without a usable prevResult fails before anything else: on a fresh local store it
+/// leaves no ClusterInformation and no Node behind (the readiness check would create them).
+/// The text is the reference plugins' (Calico's own CHECK prints `OK` without looking).
+#[test]
+fn check_without_a_prev_result_fails_before_touching_the_store() {
+    let h = Host::new(Store::Local);
+    let c = TempNetns::new();
+    let conf = h.conf("1.0.0", "net1", json!({}));
+    let r = h.run("CHECK", CID, c.path(), &conf);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        r.json(),
+        json!({ "code": 999, "msg": "Required prevResult missing" })
+    );
+    let mut bad = conf.clone();
+    bad["prevResult"] = json!({ "cniVersion": "1.0.0", "ips": 5 });
+    let r = h.run("CHECK", CID, c.path(), &bad);
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(r.json()["code"], 999, "{r}");
+    let msg = r.json()["msg"].as_str().unwrap().to_string();
+    assert!(msg.starts_with("failed to parse prevResult: "), "{msg}");
+
+    let (ci, nodes) = h.ds(|ds| {
+        (
+            ds.cluster_information().unwrap(),
+            ds.list_resources(&datastore::ResourceList::<datastore::resources::NodeSpec>::all())
+                .unwrap(),
+        )
+    });
+    assert!(ci.is_none(), "{ci:?}");
+    assert!(nodes.is_empty(), "{nodes:?}");
+}
+
 /// GC removes this network's endpoints and addresses of attachments no longer valid.
 #[test]
 fn gc_removes_stale_endpoints_and_allocations() {
