@@ -6,6 +6,7 @@
 //! panic with a clear message is the most useful outcome.
 
 pub mod crash;
+pub mod cri;
 mod etcd;
 pub mod fuzz;
 mod kubeapi;
