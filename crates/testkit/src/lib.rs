@@ -5,6 +5,7 @@
 //! Everything here panics on failure: it is only meant for tests, where a
 //! panic with a clear message is the most useful outcome.
 
+pub mod containerd;
 pub mod crash;
 pub mod cri;
 mod etcd;
