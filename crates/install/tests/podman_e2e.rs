@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use testkit::TempNetns;
+use testkit::{kv_files, TempNetns};
 
 const POOL: &str = "10.244.0.0/24";
 const POOL_PREFIX: &str = "10.244.0.";
@@ -94,22 +94,6 @@ impl Drop for Podman {
         // Containers first (their DEL runs the plugins), then the netns go with `host`.
         let _ = self.cmd().args(["rm", "-af", "-t", "0"]).output();
     }
-}
-
-/// Files named `*.kv` under `dir` (the local store keeps one per key).
-fn kv_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(kv_files(&p));
-            } else if p.extension().is_some_and(|x| x == "kv") {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 fn stdout(out: Output) -> String {

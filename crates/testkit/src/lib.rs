@@ -11,6 +11,7 @@ pub mod cri;
 mod etcd;
 pub mod fuzz;
 mod kubeapi;
+mod local_store;
 mod netns;
 mod paths;
 mod pki;
@@ -23,6 +24,7 @@ pub use kubeapi::{
     Action, ApiGroups, Fault, KubeApi, KubeApiOptions, Method, RequestRecord, Rule, ADMIN_TOKEN,
     ADMIN_USER, CNI_TOKEN, CNI_USER,
 };
+pub use local_store::{kv_entry, kv_files};
 pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
 pub use pki::{issue, make_pki, openssl, sign, sign_subject, TlsFiles};

@@ -1,0 +1,56 @@
+//! Reading the local datastore's files directly (crates/datastore's layout: one
+//! `<mod revision>\n<key>\n<value>` file per key, named `<last segment>.kv`), so end-to-end
+//! tests can see what the plugins stored without going through the code under test.
+
+use std::path::{Path, PathBuf};
+
+/// Every `*.kv` file under `dir`, recursively; none when `dir` does not exist.
+pub fn kv_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(kv_files(&p));
+            } else if p.extension().is_some_and(|x| x == "kv") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The key and the JSON value stored in a `*.kv` file; panics if it is not one.
+pub fn kv_entry(file: &Path) -> (String, serde_json::Value) {
+    let text = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+    let mut parts = text.splitn(3, '\n');
+    let (Some(_revision), Some(key), Some(value)) = (parts.next(), parts.next(), parts.next())
+    else {
+        panic!("{} is not a local store file: {text:?}", file.display());
+    };
+    let value = serde_json::from_str(value)
+        .unwrap_or_else(|e| panic!("{}: value is not JSON ({e}): {value}", file.display()));
+    (key.to_string(), value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_nested_kv_files_and_reads_them() {
+        let dir = crate::temp_dir();
+        let nested = dir.path().join("a/b");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::write(nested.join("k.kv"), "7\n/a/b/k\n{\"x\":1}").unwrap();
+        std::fs::write(dir.path().join("lock"), "").unwrap();
+        let files = kv_files(dir.path());
+        assert_eq!(files, [nested.join("k.kv")]);
+        let (key, value) = kv_entry(&files[0]);
+        assert_eq!(key, "/a/b/k");
+        assert_eq!(value["x"], 1);
+        assert!(kv_files(&dir.path().join("missing")).is_empty());
+    }
+}
