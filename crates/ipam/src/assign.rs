@@ -548,8 +548,10 @@ impl<'a> Ipam<'a> {
     /// Writes `block` (read at `revision`) and counts its `n` new addresses in `handle`, in one
     /// transaction: both or neither, so a lost race or a crash never leaves a handle count
     /// without its allocation (libcalico-go writes the handle, then the block, then undoes
-    /// the handle on failure). The handle goes first, which is what the local store leaves
-    /// behind if a crash stops it part-way: a DEL frees that. False when a race was lost.
+    /// the handle on failure). The handle goes first: where there is no multi-object
+    /// transaction (Kubernetes) a crash between the two leaves that count, which a DEL frees;
+    /// etcd's `Txn` and the local store's journal apply both or neither. False when a race
+    /// was lost.
     fn commit_allocation(
         &self,
         bkey: &BlockKey,
