@@ -48,12 +48,15 @@ pub fn run(plugin: &dyn Plugin, info: &PluginInfo, about: &str) -> ! {
     let getenv = |k: &str| std::env::var(k).unwrap_or_default();
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
+    // Not locked for the run, unlike stdin and stdout: a plugin's other threads write to
+    // stderr too (log lines, a delegated IPAM plugin's stderr copied from a netns thread),
+    // and would wait forever for a lock the main thread holds while it joins them.
+    let mut stderr = std::io::stderr();
     let mut io = Io {
         getenv: &getenv,
         stdin: &mut stdin.lock(),
         stdout: &mut stdout.lock(),
-        stderr: &mut stderr.lock(),
+        stderr: &mut stderr,
     };
     let code = match dispatch(plugin, info, about, &mut io) {
         Ok(()) => 0,
