@@ -28,6 +28,11 @@ use crate::error::{path_error_text, CniCode};
 /// Go's `bufio.MaxScanTokenSize`: a line must be shorter than this (its `\r` included).
 pub const MAX_LINE: usize = 64 * 1024;
 
+/// The most a network configuration may hold, wherever it is read from: a plugin's stdin, a
+/// conflist, a result cache entry (which holds a config and a result). Far above any real one
+/// (a few KiB); Go has no limit.
+pub const CONFIG_LIMIT: u64 = 16 << 20;
+
 /// Why a bounded read failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {

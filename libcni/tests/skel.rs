@@ -385,3 +385,55 @@ fn own_netns_is_refused_unless_overridden() {
     env.insert("CNI_NETNS_OVERRIDE", "TRUE".into());
     assert!(run(&env, CONF).0.result.is_ok());
 }
+
+/// Go's `io.ReadAll` of stdin and its error (`error reading from stdin: ...`, code 5), with a
+/// bound Go does not have: a runtime piping without end gets that error, not a plugin that
+/// grows until it dies.
+#[test]
+fn stdin_is_read_whole_but_bounded() {
+    let plugin = Recorder::default();
+    let env = full_env("ADD");
+    let getenv = |k: &str| env.get(k).cloned().unwrap_or_default();
+    let outcome = |stdin: &mut dyn std::io::Read| {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let mut io = Io {
+            getenv: &getenv,
+            stdin,
+            stdout: &mut out,
+            stderr: &mut err,
+        };
+        dispatch(
+            &plugin,
+            &PluginInfo::supports(libcni::version::ALL),
+            "",
+            &mut io,
+        )
+    };
+    let e = outcome(&mut std::io::repeat(b' ')).unwrap_err();
+    assert_eq!(
+        (e.code, e.msg.as_str()),
+        (
+            5,
+            "error reading from stdin: network configuration too large (over 16777216 bytes)"
+        )
+    );
+    struct IsDir;
+    impl std::io::Read for IsDir {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(libc::EISDIR))
+        }
+    }
+    let e = outcome(&mut IsDir).unwrap_err();
+    assert_eq!(
+        (e.code, e.msg.as_str()),
+        (
+            5,
+            "error reading from stdin: read /dev/stdin: is a directory"
+        )
+    );
+    // Exactly the limit is still read (and then judged as a config).
+    let mut exact = CONF.as_bytes().to_vec();
+    exact.resize(libcni::fs::CONFIG_LIMIT as usize, b' ');
+    outcome(&mut exact.as_slice()).unwrap();
+    assert_eq!(plugin.calls.borrow().len(), 1);
+}

@@ -1,18 +1,33 @@
 //! Reading manifests: JSON or YAML, one or many documents, `kind: List` with `items`, as
 //! calicoctl accepts them.
 
-use anyhow::{Context, Result};
+use std::io::Read;
+
+use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The most a manifest may hold: far above any real one (thousands of resources), and a
+/// `-f` naming something endless (`/dev/zero`) fails at once instead of eating memory.
+const MANIFEST_LIMIT: u64 = 64 << 20;
+
 pub fn read(path: &str) -> Result<Vec<Value>> {
-    let text = if path == "-" {
-        let mut s = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)?;
-        s
+    let bytes = if path == "-" {
+        let mut b = Vec::new();
+        // One byte past the limit tells a manifest of exactly the limit from a longer one.
+        std::io::stdin()
+            .take(MANIFEST_LIMIT + 1)
+            .read_to_end(&mut b)?;
+        if b.len() as u64 > MANIFEST_LIMIT {
+            bail!("cannot read -: manifest too large (over {MANIFEST_LIMIT} bytes)");
+        }
+        b
     } else {
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+        libcni::fs::read_bounded(std::path::Path::new(path), MANIFEST_LIMIT)
+            .with_context(|| format!("cannot read {path}"))?
     };
+    let text = String::from_utf8(bytes)
+        .map_err(|_| anyhow!("cannot read {path}: stream did not contain valid UTF-8"))?;
     parse(&text)
 }
 

@@ -6,6 +6,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
@@ -43,7 +44,7 @@ pub const DEFAULT_TEMPLATE: &str = r#"{
 pub fn template(config: &Config) -> Result<String> {
     if !config.cni_network_config_file.is_empty() {
         info!("Using CNI config template from CNI_NETWORK_CONFIG_FILE");
-        let bytes = fs::read(&config.cni_network_config_file)
+        let bytes = crate::read::small_file(Path::new(&config.cni_network_config_file))
             .with_context(|| format!("open {}", config.cni_network_config_file))?;
         return Ok(String::from_utf8_lossy(&bytes).into_owned());
     }
@@ -187,7 +188,8 @@ pub fn write(config: &Config, env: &dyn Env, token: &[u8]) -> Result<()> {
     fs::set_permissions(&path, fs::Permissions::from_mode(perm & 0o7777))
         .with_context(|| format!("chmod {}", path.display()))?;
 
-    let written = fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    let written =
+        crate::read::small_file(&path).with_context(|| format!("read {}", path.display()))?;
     info!("Created {}", path.display());
     println!("{}", String::from_utf8_lossy(&written));
 

@@ -7,7 +7,7 @@
 //! answers 404 (no TokenRequest API, no such account). calico-node refreshes the file as the
 //! token ages.
 
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
@@ -45,9 +45,10 @@ pub fn in_cluster(config: &Config, env: &dyn Env) -> Result<Option<InCluster>> {
     if host.is_empty() || port.is_empty() {
         bail!("unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined");
     }
-    let token = fs::read(&token_file).with_context(|| format!("open {}", token_file.display()))?;
+    let token = crate::read::small_file(&token_file)
+        .with_context(|| format!("open {}", token_file.display()))?;
     let ca_file = sa.join("ca.crt");
-    let ca = match fs::read(&ca_file) {
+    let ca = match crate::read::small_file(&ca_file) {
         Ok(pem) if holds_certificate(&pem) => pem,
         Ok(_) => {
             warn!(
@@ -134,7 +135,7 @@ fn cni_token(config: &Config, env: &dyn Env, pod: &InCluster) -> Result<String> 
     let own = String::from_utf8_lossy(&pod.token).trim_end().to_string();
     let account = env.get_or("CALICO_CNI_SERVICE_ACCOUNT", "calico-cni-plugin");
     let ns_file = config.root.service_account_dir().join("namespace");
-    let namespace = fs::read_to_string(&ns_file)
+    let namespace = crate::read::small_text(&ns_file)
         .with_context(|| format!("open {}", ns_file.display()))?
         .trim()
         .to_string();

@@ -12,6 +12,7 @@ pub mod copy;
 pub mod istio;
 pub mod kubeconfig;
 pub mod log;
+pub mod read;
 pub mod tls;
 pub mod watch;
 

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub const DEFAULT_NODENAME_FILE: &str = "/var/lib/calico/nodename";
+const NODENAME_FILE_LIMIT: u64 = 64 << 10;
 
 /// The NetConf keys that name the node (decode with `libcni::ci` for Go's key matching).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -28,7 +29,8 @@ pub fn determine(conf: &NodenameConf) -> String {
     } else {
         &conf.nodename_file
     };
-    if let Ok(bytes) = std::fs::read(Path::new(file)) {
+    // Bounded: a node name is at most 253 bytes; a file far larger (or endless) is no name.
+    if let Ok(bytes) = libcni::fs::read_bounded(Path::new(file), NODENAME_FILE_LIMIT) {
         return String::from_utf8_lossy(&bytes).into_owned();
     }
     if !conf.hostname.is_empty() {

@@ -43,6 +43,10 @@ const SYSTEM_ROOT_FILES: [&str; 6] = [
     "/etc/ssl/cert.pem",
 ];
 
+/// The most a root bundle may hold: Debian's is about 200 KiB. A `SSL_CERT_FILE` naming
+/// something endless (`/dev/zero`) is then skipped at once, as an unreadable file is.
+const ROOTS_LIMIT: u64 = 16 << 20;
+
 fn system_roots() -> RootCertStore {
     let mut roots = RootCertStore::empty();
     let files: Vec<String> = match std::env::var("SSL_CERT_FILE") {
@@ -50,7 +54,7 @@ fn system_roots() -> RootCertStore {
         _ => SYSTEM_ROOT_FILES.iter().map(|f| f.to_string()).collect(),
     };
     for file in files {
-        let Ok(pem) = std::fs::read(&file) else {
+        let Ok(pem) = libcni::fs::read_bounded(std::path::Path::new(&file), ROOTS_LIMIT) else {
             continue;
         };
         for cert in CertificateDer::pem_slice_iter(&pem).flatten() {

@@ -17,6 +17,8 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use libcni::fs::ReadError;
+
 use crate::{NetkitError, Result};
 
 const PROC_SYS: &str = "/proc/sys";
@@ -62,14 +64,28 @@ pub fn sysctl_path(key: &str) -> Result<PathBuf> {
     Ok(Path::new(PROC_SYS).join(normal))
 }
 
-/// Reads a sysctl, without the trailing newline.
+/// The most a sysctl value may hold: the longest (`net.ipv4.tcp_available_congestion_control`
+/// and the like) are a few hundred bytes.
+const VALUE_LIMIT: u64 = 1 << 20;
+
+/// Reads a sysctl, without the trailing newline. Bounded and non-blocking like every read
+/// of a path a config names (`libcni::fs`), though /proc/sys holds nothing endless today.
 pub fn sysctl_get(key: &str) -> Result<String> {
     let path = sysctl_path(key)?;
-    let mut value = std::fs::read_to_string(&path).map_err(|source| NetkitError::Io {
-        op: "open",
-        path: path.clone(),
-        source,
+    let bytes = libcni::fs::read_bounded(&path, VALUE_LIMIT).map_err(|e| match e {
+        ReadError::Open { source, .. } => NetkitError::Io {
+            op: "open",
+            path: path.clone(),
+            source,
+        },
+        ReadError::Read { source, .. } => NetkitError::Io {
+            op: "read",
+            path: path.clone(),
+            source,
+        },
+        other => NetkitError::Unexpected(other.to_string()),
     })?;
+    let mut value = String::from_utf8_lossy(&bytes).into_owned();
     if value.ends_with('\n') {
         value.pop();
     }

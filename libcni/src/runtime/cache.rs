@@ -224,7 +224,7 @@ impl ResultCache {
     /// (the legacy format).
     pub fn read_result(&self, key: CacheKey<'_>, cni_version: &str) -> Result<Option<CniResult>> {
         let path = self.file_path(key)?;
-        let Ok(data) = std::fs::read(&path) else {
+        let Ok(data) = read_entry(&path) else {
             return Ok(None);
         };
         let result_bytes = match CacheFileIn::parse(&data) {
@@ -248,7 +248,7 @@ impl ResultCache {
     /// when there is no readable file.
     pub fn read_config(&self, key: CacheKey<'_>) -> Result<Option<NetworkAttachment>> {
         let path = self.file_path(key)?;
-        let Ok(data) = std::fs::read(&path) else {
+        let Ok(data) = read_entry(&path) else {
             return Ok(None);
         };
         let cached = CacheFileIn::parse(&data).map_err(|e| {
@@ -288,7 +288,7 @@ impl ResultCache {
                     _ => continue,
                 }
             }
-            let Ok(data) = std::fs::read(dir.join(&name)) else {
+            let Ok(data) = read_entry(&dir.join(&name)) else {
                 continue;
             };
             let Ok(cached) = CacheFileIn::parse(&data) else {
@@ -305,6 +305,12 @@ impl ResultCache {
         }
         Ok(out)
     }
+}
+
+/// A cache file, bounded and non-blocking (`crate::fs`): whatever sits in the results
+/// directory, it cannot make a runtime read without end.
+fn read_entry(path: &Path) -> std::result::Result<Vec<u8>, crate::fs::ReadError> {
+    crate::fs::read_bounded(path, crate::fs::CONFIG_LIMIT)
 }
 
 fn attachment(cached: &CacheFileIn) -> NetworkAttachment {

@@ -325,15 +325,11 @@ impl NetworkConfigList {
     }
 }
 
-/// Go's `os.ReadFile` error wording inside `error reading <file>: ...`.
+/// Go's `os.ReadFile` error wording inside `error reading <file>: ...`; bounded and
+/// non-blocking (`crate::fs`), so a config directory entry naming something endless fails.
 fn read_file(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| {
-        RuntimeError::Io(format!(
-            "error reading {}: {}",
-            path.display(),
-            go_path_error("open", path, &e)
-        ))
-    })
+    crate::fs::read_bounded(path, crate::fs::CONFIG_LIMIT)
+        .map_err(|e| RuntimeError::Io(format!("error reading {}: {e}", path.display())))
 }
 
 /// Go's `NetworkPluginConfsFromFiles`: every `*.conf` of `dir`, sorted, each a plugin object.

@@ -124,11 +124,7 @@ pub fn dispatch(
             .map_err(|e| CniError::new(code::IO_FAILURE, e.to_string()));
     }
 
-    // A typical config fits; read_to_end alone would start at 32 bytes and read five times.
-    args.stdin_data.reserve(4096);
-    io.stdin
-        .read_to_end(&mut args.stdin_data)
-        .map_err(|e| CniError::new(code::IO_FAILURE, format!("error reading from stdin: {e}")))?;
+    read_stdin(io.stdin, &mut args.stdin_data)?;
     validate_config(&args.stdin_data)?;
 
     match cmd.as_str() {
@@ -162,6 +158,33 @@ pub fn dispatch(
             format!("unknown CNI_COMMAND: {other}"),
         )),
     }
+}
+
+/// All of stdin, as Go's `io.ReadAll`, with Go's error (`error reading from stdin: read
+/// /dev/stdin: ...`, code 5), but never more than [`crate::fs::CONFIG_LIMIT`]: a runtime that
+/// pipes without end gets the same error, code and all, instead of a plugin that eats memory.
+fn read_stdin(stdin: &mut dyn Read, buf: &mut Vec<u8>) -> Result<(), CniError> {
+    let fail =
+        |why: String| CniError::new(code::IO_FAILURE, format!("error reading from stdin: {why}"));
+    // A typical config fits; read_to_end alone would start at 32 bytes and read five times.
+    buf.reserve(4096);
+    // One byte past the limit tells a config of exactly the limit from a longer one.
+    Read::take(stdin, crate::fs::CONFIG_LIMIT + 1)
+        .read_to_end(buf)
+        .map_err(|e| {
+            fail(crate::error::path_error_text(
+                "read",
+                std::path::Path::new("/dev/stdin"),
+                &e,
+            ))
+        })?;
+    if buf.len() as u64 > crate::fs::CONFIG_LIMIT {
+        return Err(fail(format!(
+            "network configuration too large (over {} bytes)",
+            crate::fs::CONFIG_LIMIT
+        )));
+    }
+    Ok(())
 }
 
 /// Go's `validateConfig`: stdin must be JSON with a valid `name`.

@@ -405,3 +405,34 @@ fn same_error_bytes_as_go_skel() {
         assert_eq!(ours.stdout, theirs.stdout, "{what}: error bytes differ");
     }
 }
+
+/// A runtime that pipes more than any config (here endlessly many blanks before the JSON would
+/// end) gets skel's stdin error, code 5, at once and without the plugin holding it all: the
+/// plugin runs under a data limit far below what it is sent.
+#[test]
+fn stdin_beyond_the_bound_is_an_io_error_not_a_memory_blowup() {
+    require_root();
+    let ns = TempNetns::new();
+    let mut stdin = conf("1.0.0").into_bytes();
+    stdin.pop();
+    stdin.resize(96 << 20, b' ');
+    let run = Invocation::new(OURS)
+        .command("ADD")
+        .container_id("ctr-loopback")
+        .netns(ns.path())
+        .ifname("eth0")
+        .path("/opt/cni/bin")
+        .stdin(stdin)
+        .memory_limit(64 << 20)
+        .timeout(std::time::Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        error_of(&run),
+        (
+            5,
+            "error reading from stdin: network configuration too large (over 16777216 bytes)"
+                .to_string()
+        )
+    );
+    assert!(!lo_is_up(&ns), "nothing was done");
+}

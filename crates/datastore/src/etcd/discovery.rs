@@ -51,7 +51,10 @@ pub fn discover(domain: &str, nameservers: &[SocketAddr]) -> Result<Vec<String>,
 
 /// The nameservers of /etc/resolv.conf (port 53), or 127.0.0.1 like glibc when none.
 pub fn system_nameservers() -> Vec<SocketAddr> {
-    let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // Bounded like host-local's resolvConf: what matters is a few lines.
+    let conf = libcni::fs::read_bounded(std::path::Path::new("/etc/resolv.conf"), 1 << 20)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
     let mut out: Vec<SocketAddr> = conf
         .lines()
         .filter_map(|l| {

@@ -400,19 +400,20 @@ fn resolve_endpoints(config: &EtcdConfig) -> Result<Vec<String>> {
     Ok(endpoints)
 }
 
+/// The most an etcd key, certificate or CA file may hold.
+const TLS_FILE_LIMIT: u64 = 1 << 20;
+
 /// TLS from the key/cert/CA files; `None` when none is set (plain http endpoints).
 fn tls_options(config: &EtcdConfig) -> Result<Option<TlsOptions>> {
     let (key, cert, ca) = (&config.key_file, &config.cert_file, &config.ca_cert_file);
     if key.is_empty() && cert.is_empty() && ca.is_empty() {
         return Ok(None);
     }
+    // Bounded: a key, certificate or CA path naming something endless (`/dev/zero`) fails at
+    // once instead of eating memory. Real ones are a few KiB.
     let read = |path: &str| {
-        std::fs::read(path).map_err(|e| {
-            DatastoreError::Config(format!(
-                "could not initialize etcdv3 client: {}",
-                libcni::error::path_error_text("open", std::path::Path::new(path), &e)
-            ))
-        })
+        libcni::fs::read_bounded(std::path::Path::new(path), TLS_FILE_LIMIT)
+            .map_err(|e| DatastoreError::Config(format!("could not initialize etcdv3 client: {e}")))
     };
     let mut tls = TlsOptions::new();
     if !ca.is_empty() {

@@ -80,7 +80,7 @@ pub fn plugin_entry(s: &Settings) -> Value {
 /// libcni's `ConfListFromFile` / `ConfFromFile` + `ConfListFromConf` as install-cni uses
 /// them: does `path` hold a usable network with at least one plugin?
 fn usable(path: &Path) -> Result<(), String> {
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = crate::read::small_file(path).map_err(|e| e.to_string())?;
     let v: Value =
         serde_json::from_slice(&bytes).map_err(|e| format!("error parsing configuration: {e}"))?;
     let obj = v
@@ -260,7 +260,7 @@ pub fn write(s: &Settings, primary: &Path) -> Result<PathBuf> {
         atomic_write(primary, text.as_bytes(), s.new_conf_mode())?;
         return Ok(primary.to_path_buf());
     }
-    let existing = fs::read(primary).map_err(|_| {
+    let existing = crate::read::small_file(primary).map_err(|_| {
         anyhow!(
             "CNI config file {} removed during configuration",
             primary.display()
@@ -279,8 +279,8 @@ pub fn write(s: &Settings, primary: &Path) -> Result<PathBuf> {
 
 /// install-cni's `checkValidCNIConfig` against the file we wrote.
 pub fn valid(s: &Settings, ours: &Path) -> Result<()> {
-    let bytes =
-        fs::read(ours).map_err(|_| anyhow!("CNI config file removed: {}", ours.display()))?;
+    let bytes = crate::read::small_file(ours)
+        .map_err(|_| anyhow!("CNI config file removed: {}", ours.display()))?;
     let v: Value = serde_json::from_slice(&bytes)
         .map_err(|e| anyhow!("error loading CNI config (JSON error): {e}"))?;
     if s.chained_cni_plugin {
@@ -310,7 +310,7 @@ pub fn cleanup(s: &Settings, ours: &Path) -> Result<()> {
             _ => Ok(()),
         };
     }
-    let Ok(existing) = fs::read(ours) else {
+    let Ok(existing) = crate::read::small_file(ours) else {
         return Ok(());
     };
     let text = remove(&existing)?;

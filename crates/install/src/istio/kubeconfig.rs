@@ -65,7 +65,7 @@ pub fn write(s: &Settings) -> Result<()> {
     }
     let sa = s.root.service_account_dir();
     let token_file = sa.join("token");
-    let token = std::fs::read_to_string(&token_file)
+    let token = crate::read::small_text(&token_file)
         .with_context(|| format!("failed to read token file {}", token_file.display()))?;
     let ca = if s.skip_tls_verify {
         None
@@ -76,7 +76,7 @@ pub fn write(s: &Settings) -> Result<()> {
             Path::new(&s.kube_ca_file).to_path_buf()
         };
         Some(
-            std::fs::read(&ca_file)
+            crate::read::small_file(&ca_file)
                 .with_context(|| format!("file does not exist: {}", ca_file.display()))?,
         )
     };
