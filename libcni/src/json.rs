@@ -9,7 +9,6 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter, PrettyFormatter};
-use serde_json::Value;
 
 /// Go's `json.MarshalIndent(v, "", "    ")`.
 pub fn to_indented<T: Serialize + ?Sized>(value: &T) -> String {
@@ -50,18 +49,6 @@ pub fn go_quote(s: &str) -> String {
     }
     out.push('"');
     out
-}
-
-/// The Go type name `encoding/json` uses in "cannot unmarshal X" errors.
-pub fn go_type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 struct GoFormatter<F>(F);
@@ -132,30 +119,6 @@ impl<F: Formatter> Formatter for GoFormatter<F> {
     fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.end_object_value(w)
     }
-}
-
-/// A decode error worded like Go's `encoding/json` for the common cases (empty or truncated
-/// input, a bad first character); serde's wording otherwise.
-pub fn go_decode_error(err: &serde_json::Error, input: &[u8]) -> String {
-    if err.is_eof() {
-        return "unexpected end of JSON input".into();
-    }
-    if err.is_syntax() {
-        let first = input.iter().position(|b| !b.is_ascii_whitespace());
-        if let Some(pos) = first {
-            let c = input[pos];
-            if !matches!(
-                c,
-                b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
-            ) {
-                return format!(
-                    "invalid character '{}' looking for beginning of value",
-                    c as char
-                );
-            }
-        }
-    }
-    err.to_string()
 }
 
 #[cfg(test)]

@@ -142,22 +142,22 @@ impl PluginInfo {
 
 /// Reads `cniVersion` out of a config; a missing or empty one means 0.1.0 (Go's `ConfigDecoder`).
 pub fn config_version(stdin: &[u8]) -> Result<String, String> {
-    #[derive(Deserialize)]
+    /// Go's anonymous `struct { CNIVersion string "json:\"cniVersion\"" }`.
+    #[derive(Deserialize, Default)]
+    #[serde(
+        default,
+        rename = "struct { CNIVersion string \"json:\\\"cniVersion\\\"\" }"
+    )]
     struct Probe {
-        #[serde(rename = "cniVersion", default)]
-        cni_version: Option<serde_json::Value>,
+        #[serde(rename = "cniVersion")]
+        cni_version: String,
     }
-    let probe: Probe = crate::ci::from_slice(stdin)
+    let probe: Probe = crate::gojson::from_slice(stdin)
         .map_err(|e| format!("decoding version from network config: {e}"))?;
-    match probe.cni_version {
-        None | Some(serde_json::Value::Null) => Ok("0.1.0".into()),
-        Some(serde_json::Value::String(s)) if s.is_empty() => Ok("0.1.0".into()),
-        Some(serde_json::Value::String(s)) => Ok(s),
-        Some(other) => Err(format!(
-            "decoding version from network config: json: cannot unmarshal {} into Go struct field .cniVersion of type string",
-            crate::json::go_type_name(&other)
-        )),
+    if probe.cni_version.is_empty() {
+        return Ok("0.1.0".into());
     }
+    Ok(probe.cni_version)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Result conversion between every pair of versions against golden JSON in `testdata/results`.
 //! The goldens are the exact bytes Go's `Result.Print` writes (4-space indent, no trailing
-//! newline; 1.x keys sorted and empty dns dropped; 0.x `dns` always present).
+//! newline; 1.x keys in Go struct field order, empty dns dropped; 0.x `dns` always present).
 //! Set `UPDATE_GOLDEN=1` to rewrite them, then review the diff by hand.
 
 use std::path::PathBuf;

@@ -29,12 +29,12 @@ pub fn parse_cap_args(text: &str) -> Result<Map<String, Value>> {
     if text.is_empty() {
         return Ok(Map::new());
     }
-    match serde_json::from_str::<Value>(text).context("parsing CAP_ARGS")? {
+    match libcni::gojson::from_slice::<Value>(text.as_bytes()).context("parsing CAP_ARGS")? {
         Value::Object(m) => Ok(m),
         Value::Null => Ok(Map::new()),
         other => bail!(
             "parsing CAP_ARGS: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            libcni::json::go_type_name(&other)
+            libcni::gojson::kind_name(&other)
         ),
     }
 }

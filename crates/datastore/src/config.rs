@@ -24,8 +24,10 @@ pub const ETCDV3: &str = "etcdv3";
 pub const KUBERNETES: &str = "kubernetes";
 pub const LOCAL: &str = "local";
 
-/// The datastore keys of a calico NetConf (top level, matched case-insensitively like Go).
+/// The datastore keys of a calico NetConf (Calico's `types.NetConf`, of which the plugins
+/// decode this part alongside their own with `libcni::gojson`).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "types.NetConf")]
 pub struct NetConfDatastore {
     #[serde(default)]
     pub datastore_type: String,
@@ -56,6 +58,7 @@ pub struct NetConfDatastore {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "types.Kubernetes")]
 pub struct KubernetesNetConf {
     #[serde(default)]
     pub kubeconfig: String,
@@ -66,7 +69,7 @@ pub struct KubernetesNetConf {
 impl NetConfDatastore {
     /// The datastore keys of a whole NetConf document.
     pub fn from_netconf(netconf: &Value) -> Result<Self> {
-        libcni::ci::from_value(netconf.clone())
+        libcni::gojson::from_value(netconf)
             .map_err(|e| DatastoreError::Config(format!("failed to load netconf: {e}")))
     }
 }
@@ -255,7 +258,12 @@ impl DatastoreConfig {
 impl Datastore {
     /// The datastore a calico NetConf selects (with the process environment).
     pub fn from_netconf(netconf: &Value) -> Result<Datastore> {
-        DatastoreConfig::from_netconf(&NetConfDatastore::from_netconf(netconf)?)?.open()
+        Datastore::from_keys(&NetConfDatastore::from_netconf(netconf)?)
+    }
+
+    /// The datastore the NetConf's datastore keys select (with the process environment).
+    pub fn from_keys(keys: &NetConfDatastore) -> Result<Datastore> {
+        DatastoreConfig::from_netconf(keys)?.open()
     }
 }
 

@@ -142,7 +142,7 @@ fn apply_overrides(kc: &mut KubeConfig, o: &Sources) {
 /// Calico's NetConf `policy` object, as both the calico plugin and calico-ipam read it: its
 /// `type` and the API overrides of the plugin's own client.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "types.Policy")]
 pub struct Policy {
     #[serde(rename = "type")]
     pub policy_type: String,

@@ -58,6 +58,7 @@ fn is_empty_object(v: &Value) -> bool {
 
 /// The on-disk JSON as Go reads it: case-insensitive keys, every field optional.
 #[derive(Deserialize, Default)]
+#[serde(rename = "libcni.cachedInfo")]
 struct CacheFileIn {
     #[serde(default)]
     kind: String,
@@ -81,8 +82,7 @@ struct CacheFileIn {
 
 impl CacheFileIn {
     fn parse(bytes: &[u8]) -> std::result::Result<Self, String> {
-        let parsed: CacheFileIn =
-            crate::ci::from_slice(bytes).map_err(|e| crate::json::go_decode_error(&e, bytes))?;
+        let parsed: CacheFileIn = crate::gojson::from_slice(bytes).map_err(|e| e.to_string())?;
         if let Some(b64) = &parsed.config {
             decode_base64(b64)?;
         }

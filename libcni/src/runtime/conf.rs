@@ -33,15 +33,14 @@ pub struct PluginConfig {
 }
 
 /// The keys of a plugin object the runtime looks at, decoded like Go's `types.PluginConf`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename = "types.PluginConf")]
 struct PluginKeys {
-    #[serde(rename = "cniVersion", default)]
+    #[serde(rename = "cniVersion")]
     cni_version: String,
-    #[serde(default)]
     name: String,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type")]
     plugin_type: String,
-    #[serde(default)]
     capabilities: Option<BTreeMap<String, bool>>,
 }
 
@@ -50,8 +49,8 @@ impl PluginConfig {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let parse_err =
             |e: String| RuntimeError::Config(format!("error parsing configuration: {e}"));
-        let network: Value = serde_json::from_slice(bytes)
-            .map_err(|e| parse_err(crate::json::go_decode_error(&e, bytes)))?;
+        let network: Value =
+            crate::gojson::from_slice(bytes).map_err(|e| parse_err(e.to_string()))?;
         let mut conf = Self::from_value(network).map_err(|e| match e {
             RuntimeError::Config(m) => parse_err(m),
             other => other,
@@ -66,11 +65,11 @@ impl PluginConfig {
         if !network.is_object() {
             return Err(RuntimeError::Config(format!(
                 "json: cannot unmarshal {} into Go value of type types.PluginConf",
-                crate::json::go_type_name(&network)
+                crate::gojson::kind_name(&network)
             )));
         }
-        let keys: PluginKeys = crate::ci::from_value(network.clone())
-            .map_err(|e| RuntimeError::Config(e.to_string()))?;
+        let keys: PluginKeys =
+            crate::gojson::from_value(&network).map_err(|e| RuntimeError::Config(e.to_string()))?;
         if keys.plugin_type.is_empty() {
             return Err(RuntimeError::Config("missing 'type'".into()));
         }
@@ -143,15 +142,14 @@ impl NetworkConfigList {
     /// key, with Go's error texts. A list without `plugins` parses to zero plugins (the file
     /// loaders then look in the plugin directory).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let raw: Value = serde_json::from_slice(bytes)
-            .map_err(|e| list_err(crate::json::go_decode_error(&e, bytes)))?;
+        let raw: Value = crate::gojson::from_slice(bytes).map_err(|e| list_err(e.to_string()))?;
         let raw = match raw {
             Value::Object(m) => m,
             Value::Null => Map::new(),
             other => {
                 return Err(list_err(format!(
                     "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-                    crate::json::go_type_name(&other)
+                    crate::gojson::kind_name(&other)
                 )))
             }
         };

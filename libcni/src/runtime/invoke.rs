@@ -210,6 +210,7 @@ fn exit_text(status: ExitStatus) -> String {
 /// The error object as Go decodes it: every field optional, keys case-insensitive, unknown
 /// keys (such as `cniVersion`) ignored.
 #[derive(Deserialize)]
+#[serde(rename = "types.Error")]
 struct WireError {
     #[serde(default)]
     code: u32,
@@ -232,14 +233,14 @@ fn plugin_error(exit: &str, stdout: &[u8], stderr: &[u8]) -> CniError {
         };
         return CniError::new(code::UNKNOWN, msg);
     }
-    match crate::ci::from_slice::<WireError>(stdout) {
+    match crate::gojson::from_slice::<WireError>(stdout) {
         Ok(w) => CniError::with_details(w.code, w.msg, w.details),
         Err(e) => CniError::new(
             code::UNKNOWN,
             format!(
                 "netplugin failed but error parsing its diagnostic message {}: {}",
                 crate::json::go_quote(&String::from_utf8_lossy(stdout)),
-                crate::json::go_decode_error(&e, stdout)
+                e
             ),
         ),
     }
@@ -249,10 +250,9 @@ fn plugin_error(exit: &str, stdout: &[u8], stderr: &[u8]) -> CniError {
 /// otherwise the config's version, injected into the result.
 pub fn fixup_result_version(netconf: &[u8], result: &[u8]) -> Result<(String, Vec<u8>)> {
     let conf_version = crate::version::config_version(netconf).map_err(RuntimeError::Decode)?;
-    let raw: Value = serde_json::from_slice(result).map_err(|e| {
+    let raw: Value = crate::gojson::from_slice(result).map_err(|e| {
         RuntimeError::Decode(format!(
-            "failed to unmarshal raw result: {} result {}",
-            crate::json::go_decode_error(&e, result),
+            "failed to unmarshal raw result: {e} result {}",
             String::from_utf8_lossy(result)
         ))
     })?;
@@ -262,7 +262,7 @@ pub fn fixup_result_version(netconf: &[u8], result: &[u8]) -> Result<(String, Ve
         other => {
             return Err(RuntimeError::Decode(format!(
                 "failed to unmarshal raw result: json: cannot unmarshal {} into Go value of type map[string]interface {{}} result {}",
-                crate::json::go_type_name(&other),
+                crate::gojson::kind_name(&other),
                 String::from_utf8_lossy(result)
             )))
         }

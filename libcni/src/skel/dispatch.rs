@@ -189,33 +189,20 @@ fn read_stdin(stdin: &mut dyn Read, buf: &mut Vec<u8>) -> Result<(), CniError> {
 
 /// Go's `validateConfig`: stdin must be JSON with a valid `name`.
 fn validate_config(stdin: &[u8]) -> Result<(), CniError> {
-    #[derive(Deserialize)]
+    /// Go's anonymous `struct { Name string "json:\"name\"" }`.
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename = "struct { Name string \"json:\\\"name\\\"\" }")]
     struct NameOnly {
-        #[serde(default)]
-        name: Option<serde_json::Value>,
+        name: String,
     }
-    let conf: NameOnly = crate::ci::from_slice(stdin).map_err(|e| {
-        CniError::new(
-            code::DECODING_FAILURE,
-            format!(
-                "error unmarshall network config: {}",
-                crate::json::go_decode_error(&e, stdin)
-            ),
-        )
-    })?;
-    let name = match conf.name {
-        None | Some(serde_json::Value::Null) => String::new(),
-        Some(serde_json::Value::String(s)) => s,
-        Some(other) => {
-            return Err(CniError::new(
+    let name = crate::gojson::from_slice::<NameOnly>(stdin)
+        .map_err(|e| {
+            CniError::new(
                 code::DECODING_FAILURE,
-                format!(
-                    "error unmarshall network config: json: cannot unmarshal {} into Go struct field .name of type string",
-                    crate::json::go_type_name(&other)
-                ),
-            ))
-        }
-    };
+                format!("error unmarshall network config: {e}"),
+            )
+        })?
+        .name;
     if name.is_empty() {
         return Err(CniError::new(
             code::INVALID_NETWORK_CONFIG,

@@ -11,22 +11,34 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+crate::go_type!(fn go_int = "int");
+
 /// A route, as Go's `types.Route`. `table` and `scope` are nullable, so an explicit 0 survives.
+/// Fields in Go's order; the Go ints are declared as such for decode errors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types.Route")]
 pub struct Route {
-    #[serde(with = "cidr")]
+    #[serde(with = "cidr", default = "super::net::unset")]
     pub dst: IpNetwork,
     #[serde(with = "opt_ip", default, skip_serializing_if = "Option::is_none")]
     pub gw: Option<IpAddr>,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "go_int")]
     pub mtu: u32,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "go_int")]
     pub advmss: u32,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "go_int")]
     pub priority: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "go_int"
+    )]
     pub table: Option<i32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "go_int"
+    )]
     pub scope: Option<i32>,
 }
 
@@ -51,6 +63,7 @@ impl Route {
 
 /// DNS settings (`types.DNS`); every field is left out when empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types.DNS")]
 pub struct Dns {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nameservers: Vec<String>,

@@ -13,6 +13,7 @@ use super::result::CniResult;
 
 /// `ipam` as seen by a plugin that delegates: only its `type` matters here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types.IPAM")]
 pub struct IpamType {
     #[serde(rename = "type", default)]
     pub ipam_type: String,
@@ -20,6 +21,7 @@ pub struct IpamType {
 
 /// One entry of `cni.dev/valid-attachments` (GC).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename = "types.GCAttachment")]
 pub struct GcAttachment {
     #[serde(rename = "containerID", default)]
     pub container_id: String,
@@ -27,7 +29,10 @@ pub struct GcAttachment {
     pub ifname: String,
 }
 
+/// Go's `types.NetConf`. Plugins whose Go config embeds it decode both at once with
+/// [`NetConf::parse_embedded`], so errors name the plugin's struct as Go's do.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "types.NetConf")]
 pub struct NetConf {
     #[serde(rename = "cniVersion", default)]
     pub cni_version: String,
@@ -41,14 +46,14 @@ pub struct NetConf {
     pub ipam: IpamType,
     #[serde(default)]
     pub dns: Dns,
-    #[serde(rename = "prevResult", default)]
+    #[serde(rename = "prevResult", default, deserialize_with = "prev_result_map")]
     pub raw_prev_result: Option<Value>,
     /// GC's list of live attachments; read it through [`NetConf::gc_valid_attachments`].
     /// Outer `None`: the key is absent; `Some(None)`: it is `null`.
     #[serde(
         rename = "cni.dev/valid-attachments",
         default,
-        deserialize_with = "present",
+        deserialize_with = "present_attachments",
         skip_serializing_if = "Option::is_none"
     )]
     pub valid_attachments: Option<Option<Vec<GcAttachment>>>,
@@ -56,7 +61,7 @@ pub struct NetConf {
     #[serde(
         rename = "cni.dev/attachments",
         default,
-        deserialize_with = "present",
+        deserialize_with = "present_attachments",
         skip_serializing_if = "Option::is_none"
     )]
     pub attachments: Option<Option<Vec<GcAttachment>>>,
@@ -64,23 +69,43 @@ pub struct NetConf {
 
 /// Keeps a present key, even `null`, apart from an absent one (which `default` covers):
 /// serde alone decodes both into `None`.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+fn present_attachments<'de, D>(d: D) -> Result<Option<Option<Vec<GcAttachment>>>, D::Error>
 where
     D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
 {
-    Option::<T>::deserialize(d).map(Some)
+    crate::gojson::declared(d, "\u{0}gojson:[]types.GCAttachment").map(Some)
+}
+
+/// Go's `RawPrevResult map[string]interface{}`: it must be an object.
+fn prev_result_map<'de, D>(d: D) -> Result<Option<Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let map: Option<serde_json::Map<String, Value>> =
+        crate::gojson::declared(d, "\u{0}gojson:map[string]interface {}")?;
+    Ok(map.map(Value::Object))
 }
 
 impl NetConf {
     /// Decodes the shared keys; errors read like Go's `failed to parse network config: ...`
     /// once the caller adds its prefix.
     pub fn parse(stdin: &[u8]) -> Result<Self, String> {
-        crate::ci::from_slice(stdin).map_err(|e| e.to_string())
+        crate::gojson::from_slice(stdin).map_err(|e| e.to_string())
+    }
+
+    /// Decodes a plugin config `T` whose Go struct embeds `types.NetConf`, and the shared
+    /// keys, in one go: errors name `T`'s Go struct and are the one Go would report.
+    pub fn parse_embedded<T: serde::de::DeserializeOwned>(
+        stdin: &[u8],
+    ) -> Result<(T, Self), crate::gojson::Error> {
+        crate::gojson::Doc::parse(stdin)?.decode_parts::<(T, NetConf)>()
     }
 
     /// Go's `version.ParsePrevResult`: the prevResult is re-created with the creator of the
-    /// config's version; a prevResult without a version takes the config's.
+    /// config's version. Go sets the map key `CNIVersion` to the config's version unless
+    /// that exact key holds a non-empty value, then re-encodes the map (keys sorted) and
+    /// decodes it: the result's own `cniVersion`, sorted after `CNIVersion`, still wins, even
+    /// when it is empty.
     pub fn prev_result(&self) -> Result<Option<CniResult>, String> {
         let Some(raw) = &self.raw_prev_result else {
             return Ok(None);
@@ -90,14 +115,15 @@ impl NetConf {
         }
         let mut raw = raw.clone();
         if let Value::Object(map) = &mut raw {
-            let has_version = map
-                .iter()
-                .any(|(k, v)| k.eq_ignore_ascii_case("cniVersion") && v.as_str() != Some(""));
-            if !has_version {
-                map.retain(|k, _| !k.eq_ignore_ascii_case("cniVersion"));
-                map.insert("cniVersion".into(), Value::String(self.cni_version.clone()));
+            let unset = match map.get("CNIVersion") {
+                None => true,
+                Some(v) => v.as_str() == Some(""),
+            };
+            if unset {
+                map.insert("CNIVersion".into(), Value::String(self.cni_version.clone()));
             }
         }
+        // serde_json's map is sorted, as Go's encoder sorts map keys.
         let bytes = serde_json::to_vec(&raw).map_err(|e| e.to_string())?;
         CniResult::create(&self.cni_version, &bytes)
             .map(Some)

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
-use serde::{Deserialize, Deserializer, Serializer};
+use serde::{Deserializer, Serializer};
 
 /// Go's `net.ParseCIDR` (host bits kept, as `types.ParseCIDR` does). Error text as Go's.
 pub fn parse_cidr(s: &str) -> Result<IpNetwork, String> {
@@ -18,25 +18,36 @@ pub fn parse_cidr(s: &str) -> Result<IpNetwork, String> {
     IpNetwork::new(ip, prefix).map_err(|_| err())
 }
 
+/// A `types.IPNet` the JSON left out: Go keeps its zero value (no address), which has no
+/// counterpart here, so it reads as `0.0.0.0/32`. Only a malformed result lacks one; what
+/// matters is that decoding goes on, as Go's does, to find the error Go reports.
+pub fn unset() -> IpNetwork {
+    IpNetwork::V4(ipnetwork::Ipv4Network::from(
+        std::net::Ipv4Addr::UNSPECIFIED,
+    ))
+}
+
 /// Go's `net.ParseIP`, with the error text of `net.IP.UnmarshalText`.
 pub fn parse_ip(s: &str) -> Result<IpAddr, String> {
     s.parse().map_err(|_| format!("invalid IP address: {s}"))
 }
 
-pub(crate) mod cidr {
+/// serde helpers for a `types.IPNet` field.
+pub mod cidr {
     use super::*;
 
     pub fn serialize<S: Serializer>(n: &IpNetwork, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(n)
     }
 
+    /// `types.IPNet.UnmarshalJSON`: a string, then `ParseCIDR` (null is "").
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<IpNetwork, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_cidr(&s).map_err(serde::de::Error::custom)
+        crate::gojson::ipnet(d, parse_cidr)
     }
 }
 
-pub(crate) mod opt_ip {
+/// serde helpers for a `net.IP` field (`None` when null or empty).
+pub mod opt_ip {
     use super::*;
 
     pub fn serialize<S: Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
@@ -46,8 +57,10 @@ pub(crate) mod opt_ip {
         }
     }
 
+    /// `net.IP.UnmarshalText`: null and "" leave it unset.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
-        match Option::<String>::deserialize(d)? {
+        let text: Option<String> = crate::gojson::declared(d, "\u{0}gojson:net.IP")?;
+        match text {
             None => Ok(None),
             Some(s) if s.is_empty() => Ok(None),
             Some(s) => parse_ip(&s).map(Some).map_err(serde::de::Error::custom),

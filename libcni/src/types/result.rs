@@ -46,10 +46,11 @@ impl CniResult {
         } else {
             family(version).ok_or_else(|| format!("unsupported CNI result version {version:?}"))?
         };
-        let decode_err = |e: serde_json::Error| e.to_string();
+        let decode_err = |e: crate::gojson::Error| e.to_string();
         match fam {
             Family::F020 => {
-                let mut r: v020::Result020 = crate::ci::from_slice(bytes).map_err(decode_err)?;
+                let mut r: v020::Result020 =
+                    crate::gojson::from_slice(bytes).map_err(decode_err)?;
                 if r.cni_version.is_empty() {
                     r.cni_version = "0.1.0".into();
                 }
@@ -57,12 +58,12 @@ impl CniResult {
                 Ok(CniResult::V020(r))
             }
             Family::F040 => {
-                let r: v040::Result040 = crate::ci::from_slice(bytes).map_err(decode_err)?;
+                let r: v040::Result040 = crate::gojson::from_slice(bytes).map_err(decode_err)?;
                 check_family(&r.cni_version, v040::VERSIONS)?;
                 Ok(CniResult::V040(r))
             }
             Family::F100 => {
-                let r: v100::Result100 = crate::ci::from_slice(bytes).map_err(decode_err)?;
+                let r: v100::Result100 = crate::gojson::from_slice(bytes).map_err(decode_err)?;
                 check_family(&r.cni_version, v100::VERSIONS)?;
                 Ok(CniResult::V100(r))
             }
@@ -140,32 +141,36 @@ impl CniResult {
         }
     }
 
-    /// The JSON value (1.x: keys sorted, empty dns dropped). A `Value` has no key order of its
-    /// own: print with [`CniResult::to_json`] to get Go's bytes.
+    /// The JSON value (empty 1.x dns dropped). A `Value` has no key order of its own: print
+    /// with [`CniResult::to_json`] to get Go's bytes.
     pub fn to_value(&self) -> Value {
         match self {
             CniResult::V020(r) => to_value(r),
             CniResult::V040(r) => to_value(r),
-            CniResult::V100(r) => sort_keys(to_value(r)),
+            CniResult::V100(r) => to_value(r),
         }
     }
 
-    /// What Go's `Result.Print` writes: 4-space indent, no trailing newline. The 0.x layouts
-    /// keep Go's struct field order, so they are serialized directly rather than via a map.
+    /// What Go's `Result.Print` writes: 4-space indent, no trailing newline, keys in Go's
+    /// struct field order (1.x: interface `name, mac, mtu, sandbox, socketPath, pciID`; ip
+    /// `interface, address, gateway`; `dns` last), as the Go plugins print through the CNI
+    /// library they ship with. A pass-through of a prevResult re-serialises in this order
+    /// too, as Go's does after decoding it into its structs. An empty 1.x `dns` is left out,
+    /// as the current CNI library does (1.1.1 printed `"dns": {}`).
     pub fn to_json(&self) -> String {
         match self {
             CniResult::V020(r) => json::to_indented(r),
             CniResult::V040(r) => json::to_indented(r),
-            CniResult::V100(_) => json::to_indented(&self.to_value()),
+            CniResult::V100(r) => json::to_indented(r),
         }
     }
 
-    /// Compact JSON (Go's `json.Marshal`), as embedded in a runtime's cache file.
+    /// Compact JSON (Go's `json.Marshal`) in the same field order.
     pub fn to_compact(&self) -> String {
         match self {
             CniResult::V020(r) => json::to_compact(r),
             CniResult::V040(r) => json::to_compact(r),
-            CniResult::V100(_) => json::to_compact(&self.to_value()),
+            CniResult::V100(r) => json::to_compact(r),
         }
     }
 }

@@ -12,8 +12,9 @@ pub const VERSIONS: &[&str] = &["0.1.0", "0.2.0"];
 pub const IMPLEMENTED: &str = "0.2.0";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types020.IPConfig")]
 pub struct IpConfig {
-    #[serde(with = "cidr")]
+    #[serde(with = "cidr", default = "super::net::unset")]
     pub ip: IpNetwork,
     #[serde(with = "opt_ip", default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
@@ -23,6 +24,7 @@ pub struct IpConfig {
 
 /// Key order as Go's struct: cniVersion, ip4, ip6, dns; `dns` is always printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types020.Result")]
 pub struct Result020 {
     #[serde(
         rename = "cniVersion",

@@ -11,8 +11,14 @@ use super::net::{cidr, opt_ip};
 pub const VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0"];
 pub const IMPLEMENTED: &str = "0.4.0";
 
+crate::go_type!(fn interfaces_type = "[]*types040.Interface");
+crate::go_type!(fn ips_type = "[]*types040.IPConfig");
+crate::go_type!(fn routes_type = "[]*types.Route");
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types040.Interface")]
 pub struct Interface {
+    #[serde(default)]
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac: String,
@@ -22,12 +28,13 @@ pub struct Interface {
 
 /// Key order as Go's struct: version, interface, address, gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types040.IPConfig")]
 pub struct IpConfig {
     #[serde(default)]
     pub version: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<i64>,
-    #[serde(with = "cidr")]
+    #[serde(with = "cidr", default = "super::net::unset")]
     pub address: IpNetwork,
     #[serde(with = "opt_ip", default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
@@ -35,6 +42,7 @@ pub struct IpConfig {
 
 /// Key order as Go's struct: cniVersion, interfaces, ips, routes, dns; `dns` is always printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types040.Result")]
 pub struct Result040 {
     #[serde(
         rename = "cniVersion",
@@ -42,11 +50,23 @@ pub struct Result040 {
         skip_serializing_if = "String::is_empty"
     )]
     pub cni_version: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "interfaces_type"
+    )]
     pub interfaces: Vec<Interface>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "ips_type"
+    )]
     pub ips: Vec<IpConfig>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "routes_type"
+    )]
     pub routes: Vec<Route>,
     #[serde(default)]
     pub dns: Dns,

@@ -15,12 +15,19 @@ fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
+crate::go_type!(fn go_int = "int");
+crate::go_type!(fn interfaces_type = "[]*types100.Interface");
+crate::go_type!(fn ips_type = "[]*types100.IPConfig");
+crate::go_type!(fn routes_type = "[]*types.Route");
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types100.Interface")]
 pub struct Interface {
+    #[serde(default)]
     pub name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mac: String,
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "go_int")]
     pub mtu: u32,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sandbox: String,
@@ -35,18 +42,20 @@ pub struct Interface {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types100.IPConfig")]
 pub struct IpConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<i64>,
-    #[serde(with = "cidr")]
+    #[serde(with = "cidr", default = "super::net::unset")]
     pub address: IpNetwork,
     #[serde(with = "opt_ip", default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
 }
 
-/// Printed with every object's keys sorted and `dns` left out when empty, as Go's custom
-/// marshaller (a round trip through a map) does.
+/// Fields in Go's struct order, which is the order they print in; `dns` is left out when
+/// empty.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename = "types100.Result")]
 pub struct Result100 {
     #[serde(
         rename = "cniVersion",
@@ -54,11 +63,23 @@ pub struct Result100 {
         skip_serializing_if = "String::is_empty"
     )]
     pub cni_version: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "interfaces_type"
+    )]
     pub interfaces: Vec<Interface>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "ips_type"
+    )]
     pub ips: Vec<IpConfig>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "routes_type"
+    )]
     pub routes: Vec<Route>,
     #[serde(default, skip_serializing_if = "Dns::is_empty")]
     pub dns: Dns,

@@ -1,13 +1,19 @@
-//! calico-ipam's NetConf (the keys it reads of a calico NetConf) and CNI_ARGS.
+//! calico-ipam's NetConf (the keys it reads of Calico's Go `types.NetConf`, decoded with Go's
+//! rules by `libcni::gojson`, the datastore's keys alongside) and CNI_ARGS.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use datastore::NetConfDatastore;
 use ipam::nodename::NodenameConf;
 use libcni::types::CniArgs;
 use libcni::CniError;
 
+/// The `ipam` object, an anonymous struct in Calico's Go `NetConf`.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(
+    rename = "struct { Name string; Type string \"json:\\\"type\\\"\"; Subnet string \"json:\\\"subnet\\\"\"; AssignIpv4 *string \"json:\\\"assign_ipv4\\\"\"; AssignIpv6 *string \"json:\\\"assign_ipv6\\\"\"; IPv4Pools []string \"json:\\\"ipv4_pools,omitempty\\\"\"; IPv6Pools []string \"json:\\\"ipv6_pools,omitempty\\\"\"; IpPoolsLabelSelectorKeys []string \"json:\\\"ip_pools_label_selector_keys,omitempty\\\"\" }"
+)]
 pub struct IpamConf {
     /// A JSON string: only "false" disables IPv4 (booleans are a decode error, as in Go).
     #[serde(default)]
@@ -22,6 +28,7 @@ pub struct IpamConf {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename = "types.NetConf")]
 pub struct Conf {
     #[serde(rename = "cniVersion", default)]
     pub cni_version: String,
@@ -45,7 +52,7 @@ pub struct Conf {
 
 /// `kubernetes.*`: where the API is (for a Namespace's labels).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "types.Kubernetes")]
 pub struct Kubernetes {
     pub kubeconfig: String,
     pub k8s_api_root: String,
@@ -80,12 +87,14 @@ impl Conf {
     }
 }
 
-/// The config, and the raw JSON for the datastore selection.
+/// The config, and the raw JSON for the datastore selection. The datastore's keys are
+/// decoded here too, as part of the one Go struct, so a bad one fails as Go's would.
 pub fn parse(stdin: &[u8]) -> Result<(Conf, Value), CniError> {
-    let fail = |e: String| CniError::internal(format!("failed to load netconf: {e}"));
-    let conf: Conf = libcni::ci::from_slice(stdin).map_err(|e| fail(e.to_string()))?;
-    let raw: Value = serde_json::from_slice(stdin).map_err(|e| fail(e.to_string()))?;
-    Ok((conf, raw))
+    let fail =
+        |e: libcni::gojson::Error| CniError::internal(format!("failed to load netconf: {e}"));
+    let doc = libcni::gojson::Doc::parse(stdin).map_err(fail)?;
+    let (conf, _): (Conf, NetConfDatastore) = doc.decode_parts().map_err(fail)?;
+    Ok((conf, doc.value()))
 }
 
 /// The CNI_ARGS calico-ipam knows.

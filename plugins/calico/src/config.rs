@@ -1,10 +1,14 @@
-//! The calico NetConf (Linux keys of Calico's `types.NetConf`), decoded with Go's rules: keys
-//! match case-insensitively, unknown keys are ignored, a type mismatch fails the load.
+//! The calico NetConf (Linux keys of Calico's `types.NetConf`), decoded with Go's rules
+//! (`libcni::gojson`): keys match case-insensitively, unknown keys are ignored, a type
+//! mismatch fails the load with Go's text. The datastore's keys of the same struct are
+//! decoded alongside, as one Go struct.
 
 use std::collections::BTreeMap;
 
+use datastore::NetConfDatastore;
+use libcni::gojson::Doc;
 use libcni::{code, CniError};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 pub const DEFAULT_NODENAME_FILE: &str = "/var/lib/calico/nodename";
@@ -12,7 +16,7 @@ pub const DEFAULT_ENDPOINT_STATUS_DIR: &str = "/var/run/calico/endpoint-status";
 pub const MTU_FILE: &str = "/var/lib/calico/mtu";
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "types.NetConf")]
 pub struct NetConf {
     #[serde(rename = "cniVersion")]
     pub cni_version: String,
@@ -43,13 +47,26 @@ pub struct NetConf {
     pub policy_setup_timeout_seconds: i64,
     pub dataplane_options: BTreeMap<String, Value>,
     pub device_type: String,
+    #[serde(deserialize_with = "args_object")]
     pub args: Option<Value>,
     #[serde(rename = "prevResult")]
     pub prev_result: Option<Value>,
 }
 
+/// Calico's `args` is a struct (`types.Args`, Mesos labels): it must be an object; the
+/// labels inside are read from it as JSON.
+fn args_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    let map: Option<serde_json::Map<String, Value>> =
+        libcni::gojson::declared(d, "\u{0}gojson:types.Args")?;
+    Ok(map.map(Value::Object))
+}
+
+/// The `ipam` object, an anonymous struct in Calico's Go `NetConf`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(
+    default,
+    rename = "struct { Name string; Type string \"json:\\\"type\\\"\"; Subnet string \"json:\\\"subnet\\\"\"; AssignIpv4 *string \"json:\\\"assign_ipv4\\\"\"; AssignIpv6 *string \"json:\\\"assign_ipv6\\\"\"; IPv4Pools []string \"json:\\\"ipv4_pools,omitempty\\\"\"; IPv6Pools []string \"json:\\\"ipv6_pools,omitempty\\\"\"; IpPoolsLabelSelectorKeys []string \"json:\\\"ip_pools_label_selector_keys,omitempty\\\"\" }"
+)]
 pub struct Ipam {
     #[serde(rename = "type")]
     pub ipam_type: String,
@@ -59,7 +76,7 @@ pub struct Ipam {
 pub type Policy = kubeclient::Policy;
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "types.Kubernetes")]
 pub struct Kubernetes {
     pub kubeconfig: String,
     pub k8s_api_root: String,
@@ -67,30 +84,31 @@ pub struct Kubernetes {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "types.ContainerSettings")]
 pub struct ContainerSettings {
     pub allow_ip_forwarding: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "types.FeatureControl")]
 pub struct FeatureControl {
     pub ip_addrs_no_ipam: bool,
     pub floating_ips: bool,
 }
 
-/// The parsed config plus the raw JSON (the datastore crate reads its own keys from it).
+/// The parsed config and its datastore keys.
 pub struct Loaded {
     pub conf: NetConf,
-    pub raw: Value,
+    pub datastore: NetConfDatastore,
 }
 
 pub fn load(stdin: &[u8]) -> Result<Loaded, CniError> {
     let fail = |e: &dyn std::fmt::Display| {
         CniError::new(code::INTERNAL, format!("failed to load netconf: {e}"))
     };
-    let raw: Value = serde_json::from_slice(stdin).map_err(|e| fail(&e))?;
-    let mut conf: NetConf = libcni::ci::from_value(raw.clone()).map_err(|e| fail(&e))?;
+    let doc = Doc::parse(stdin).map_err(|e| fail(&e))?;
+    let (mut conf, datastore): (NetConf, NetConfDatastore) =
+        doc.decode_parts().map_err(|e| fail(&e))?;
     if conf.nodename_file.is_empty() {
         conf.nodename_file = DEFAULT_NODENAME_FILE.into();
     }
@@ -124,7 +142,7 @@ pub fn load(stdin: &[u8]) -> Result<Loaded, CniError> {
             ))
         }
     }
-    Ok(Loaded { conf, raw })
+    Ok(Loaded { conf, datastore })
 }
 
 /// MTU from `/var/lib/calico/mtu` when the config sets none (Calico's `MTUFromFile`).
@@ -135,31 +153,30 @@ pub fn mtu_from_file(conf: &NetConf, path: &str) -> Result<i64, CniError> {
             format!("failed to read MTU file {path}: {what}"),
         )
     };
-    match std::fs::read_to_string(path) {
-        // Go's strconv.Atoi on the trimmed text, with its error wording.
-        Ok(s) => s.trim().parse::<i64>().map_err(|e| {
-            let why = match e.kind() {
-                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
-                    "value out of range"
-                }
-                _ => "invalid syntax",
-            };
-            fail(format!(
-                "strconv.Atoi: parsing {}: {why}",
-                libcni::json::go_quote(s.trim())
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !conf.require_mtu_file => Ok(0),
-        // os.ReadFile opens a directory fine and fails on the read.
-        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Err(fail(
-            libcni::error::path_error_text("read", std::path::Path::new(path), &e),
-        )),
-        Err(e) => Err(fail(libcni::error::path_error_text(
-            "open",
-            std::path::Path::new(path),
-            &e,
-        ))),
-    }
+    // A few bytes; the bound keeps a misconfigured path (a device, a FIFO) from hanging or
+    // eating memory.
+    const MAX_SIZE: u64 = 4096;
+    let bytes = match libcni::fs::read_bounded(std::path::Path::new(path), MAX_SIZE) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() && !conf.require_mtu_file => return Ok(0),
+        // Go's texts: `open <path>: ...`, or `read <path>: is a directory`.
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    // Go's strconv.Atoi on the trimmed text, with its error wording.
+    let text = String::from_utf8_lossy(&bytes);
+    let s = text.trim();
+    s.parse::<i64>().map_err(|e| {
+        let why = match e.kind() {
+            std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                "value out of range"
+            }
+            _ => "invalid syntax",
+        };
+        fail(format!(
+            "strconv.Atoi: parsing {}: {why}",
+            libcni::json::go_quote(s)
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The preamble every verb shares (Calico's order): config, logging, nodename-file check, MTU,
 //! node name, identifiers, datastore client, ClusterInformation readiness.
 
+use calicolog::debug;
 use datastore::{Datastore, DatastoreError};
 use libcni::{code, CmdArgs, CniCode, CniError};
 
 use crate::config::{self, Loaded, NetConf, MTU_FILE};
-use crate::logging::{self, debug};
 use crate::names::{self, Identifiers};
 
 pub struct Context {
@@ -41,7 +41,16 @@ impl Context {
     /// [`Context::load`] of a config already parsed (CHECK looks at its prevResult first).
     pub fn from_loaded(args: &CmdArgs, loaded: Loaded, verb: Verb) -> Result<Self, CniError> {
         let conf = loaded.conf;
-        logging::init(&conf);
+        calicolog::init(
+            "calico",
+            &calicolog::Settings {
+                log_level: conf.log_level.clone(),
+                log_file_path: conf.log_file_path.clone(),
+                log_file_max_size: conf.log_file_max_size,
+                log_file_max_age: conf.log_file_max_age,
+                log_file_max_count: conf.log_file_max_count,
+            },
+        );
         names::check_nodename_file(&conf)?;
         let mut mtu = conf.mtu.max(0) as u32;
         // Only ADD reads the MTU file (Calico's cmdAdd; DEL has no use for it).
@@ -63,7 +72,7 @@ impl Context {
             }
         }
         debug!("identifiers: {ids:?}");
-        let ds = Datastore::from_netconf(&loaded.raw).map_err(|e| {
+        let ds = Datastore::from_keys(&loaded.datastore).map_err(|e| {
             let e = e.creating_client_to_cni();
             // Calico's cmdAdd says what failed; its cmdDel returns the error as it is.
             match verb {

@@ -54,7 +54,7 @@ pub fn test_connection() -> i32 {
     let _ = std::io::stdin().read_to_end(&mut stdin);
     let r = (|| -> Result<(), CniError> {
         let loaded = crate::config::load(&stdin)?;
-        let ds = datastore::Datastore::from_netconf(&loaded.raw).map_err(ds_err)?;
+        let ds = datastore::Datastore::from_keys(&loaded.datastore).map_err(ds_err)?;
         // Calico's test mode gives each request 2 s.
         ds.set_timeout(Some(TEST_TIMEOUT));
         let ctx_ready = ds

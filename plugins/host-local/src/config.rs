@@ -7,19 +7,14 @@ use std::net::IpAddr;
 
 use libcni::types::{CniArgs, Route};
 use libcni::version::SpecVersion;
-use serde_json::Value;
+use serde::{Deserialize, Deserializer};
 
-use crate::decode::{self, Obj};
+use crate::ip::{self, Subnet};
 use crate::range::RangeConf;
 use crate::range_set::{self, RangeSet};
 
 /// Where the reference keeps its stores when `dataDir` is not set.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
-
-// Go's names for the reference's anonymous structs, as its decode errors print them.
-const RUNTIME_CONFIG_TYPE: &str = r#"struct { IPRanges []allocator.RangeSet "json:\"ipRanges,omitempty\""; IPs []*ip.IP "json:\"ips,omitempty\"" }"#;
-const ARGS_TYPE: &str = r#"struct { A *allocator.IPAMArgs "json:\"cni\"" }"#;
-const LEGACY_RANGE_KEYS: &[&str] = &["rangeStart", "rangeEnd", "subnet", "gateway"];
 
 #[derive(Debug, Clone)]
 pub struct IpamConfig {
@@ -44,58 +39,217 @@ pub struct StoreLocation {
     pub data_dir: String,
 }
 
-fn parse_json(stdin: &[u8]) -> Result<Value, String> {
-    serde_json::from_slice(stdin).map_err(|e| libcni::json::go_decode_error(&e, stdin))
+// The reference's structs (`backend/allocator/config.go`), with Go's names for decode errors.
+
+/// `Net`: the whole config as host-local reads it.
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "allocator.Net")]
+struct Net {
+    name: String,
+    #[serde(rename = "cniVersion")]
+    cni_version: String,
+    ipam: Option<RawIpam>,
+    #[serde(rename = "runtimeConfig")]
+    runtime_config: RuntimeConfig,
+    args: Option<Args>,
 }
 
-fn data_dir(configured: Option<&str>) -> String {
+/// `IPAMConfig`, which embeds a `*Range` (the legacy single range): Go allocates it as soon
+/// as one of its keys appears, and host-local uses it only if it has a subnet.
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "allocator.IPAMConfig")]
+struct RawIpam {
+    #[serde(rename = "rangeStart", deserialize_with = "present_ip")]
+    range_start: Option<Option<IpAddr>>,
+    #[serde(rename = "rangeEnd", deserialize_with = "present_ip")]
+    range_end: Option<Option<IpAddr>>,
+    #[serde(deserialize_with = "present_subnet")]
+    subnet: Option<Option<Subnet>>,
+    #[serde(deserialize_with = "present_ip")]
+    gateway: Option<Option<IpAddr>>,
+    // Keys of the reference's struct that host-local ignores still have to be strings.
+    #[serde(rename = "Name")]
+    _name: String,
+    #[serde(rename = "type")]
+    _type: String,
+    #[serde(deserialize_with = "routes_type")]
+    routes: Vec<Option<RawRoute>>,
+    #[serde(rename = "dataDir")]
+    data_dir: String,
+    #[serde(rename = "resolvConf")]
+    resolv_conf: String,
+    ranges: Vec<RawRangeSet>,
+}
+
+libcni::go_type!(fn routes_type = "[]*types.Route");
+libcni::go_type!(fn ip_list_type = "[]*ip.IP");
+
+/// `RuntimeConfig`, an anonymous struct in Go.
+#[derive(Default, Deserialize)]
+#[serde(
+    default,
+    rename = "struct { IPRanges []allocator.RangeSet \"json:\\\"ipRanges,omitempty\\\"\"; IPs []*ip.IP \"json:\\\"ips,omitempty\\\"\" }"
+)]
+struct RuntimeConfig {
+    #[serde(rename = "ipRanges")]
+    ip_ranges: Vec<RawRangeSet>,
+    #[serde(deserialize_with = "ip_list_type")]
+    ips: Vec<IpArg>,
+}
+
+/// `Args`: `*struct { A *IPAMArgs "json:\"cni\"" }`.
+#[derive(Default, Deserialize)]
+#[serde(
+    default,
+    rename = "struct { A *allocator.IPAMArgs \"json:\\\"cni\\\"\" }"
+)]
+struct Args {
+    cni: Option<IpamArgs>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "allocator.IPAMArgs")]
+struct IpamArgs {
+    #[serde(deserialize_with = "ip_list_type")]
+    ips: Vec<IpArg>,
+}
+
+/// `RangeSet`, Go's named `[]Range`.
+#[derive(Default)]
+struct RawRangeSet(Vec<RawRange>);
+
+impl<'de> Deserialize<'de> for RawRangeSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        libcni::gojson::declared(d, "\u{0}gojson:allocator.RangeSet").map(RawRangeSet)
+    }
+}
+
+/// `Range`.
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "allocator.Range")]
+struct RawRange {
+    #[serde(rename = "rangeStart", with = "net_ip")]
+    range_start: Option<IpAddr>,
+    #[serde(rename = "rangeEnd", with = "net_ip")]
+    range_end: Option<IpAddr>,
+    #[serde(deserialize_with = "subnet")]
+    subnet: Option<Subnet>,
+    #[serde(with = "net_ip")]
+    gateway: Option<IpAddr>,
+}
+
+impl From<RawRange> for RangeConf {
+    fn from(r: RawRange) -> Self {
+        RangeConf {
+            range_start: r.range_start,
+            range_end: r.range_end,
+            subnet: r.subnet,
+            gateway: r.gateway,
+        }
+    }
+}
+
+/// A route. Go's `types.Route` decodes through a private struct (errors about its fields
+/// name the `routes` field); here `dst` may be missing, which only ADD refuses.
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "types.Route")]
+struct RawRoute {
+    #[serde(deserialize_with = "subnet_cidr")]
+    dst: Option<ipnetwork::IpNetwork>,
+    #[serde(with = "net_ip")]
+    gw: Option<IpAddr>,
+    #[serde(deserialize_with = "go_int")]
+    mtu: u32,
+    #[serde(deserialize_with = "go_int")]
+    advmss: u32,
+    #[serde(deserialize_with = "go_int")]
+    priority: u32,
+    #[serde(deserialize_with = "go_int")]
+    table: Option<i32>,
+    #[serde(deserialize_with = "go_int")]
+    scope: Option<i32>,
+}
+
+libcni::go_type!(fn go_int = "int");
+
+/// The plugins library's `*ip.IP` (a text unmarshaler taking `<ip>` or `<ip>/<prefix>`):
+/// `None` for `null` or `""`, which later fails as an address Go cannot canonicalize.
+struct IpArg(Option<IpAddr>);
+
+impl<'de> Deserialize<'de> for IpArg {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text: Option<String> = libcni::gojson::declared(d, "\u{0}gojson:*ip.IP")?;
+        match text {
+            None => Ok(IpArg(None)),
+            Some(s) => parse_ip_or_cidr(&s)
+                .map(IpArg)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// `net.IP` (`libcni`'s form): null and "" leave it unset, else an address.
+mod net_ip {
+    pub use libcni::types::net::opt_ip::deserialize;
+}
+
+/// `types.IPNet` as host-local's subnet.
+fn subnet<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Subnet>, D::Error> {
+    libcni::gojson::ipnet(d, Subnet::parse).map(Some)
+}
+
+fn subnet_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ipnetwork::IpNetwork>, D::Error> {
+    libcni::gojson::ipnet(d, libcni::types::parse_cidr).map(Some)
+}
+
+/// A promoted field of the embedded `*Range`: `Some` when the key is present at all.
+fn present_ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<IpAddr>>, D::Error> {
+    libcni::types::net::opt_ip::deserialize(d).map(Some)
+}
+
+fn present_subnet<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Subnet>>, D::Error> {
+    subnet(d).map(Some)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(stdin: &[u8]) -> Result<T, String> {
+    libcni::gojson::from_slice(stdin).map_err(|e| e.to_string())
+}
+
+fn data_dir(configured: &str) -> String {
     match configured {
-        Some(d) if !d.is_empty() => d.to_string(),
-        _ => DEFAULT_DATA_DIR.to_string(),
+        "" => DEFAULT_DATA_DIR.to_string(),
+        d => d.to_string(),
     }
 }
 
 /// The network name and store directory, with the same decode errors as [`load`] for the
 /// keys involved.
 pub fn load_location(stdin: &[u8]) -> Result<StoreLocation, String> {
-    let value = parse_json(stdin)?;
-    let root = Obj::root(&value, "Net").ok_or("IPAM config missing 'ipam' key")?;
-    let name = root.string("name")?.unwrap_or_default().to_string();
-    let ipam = root
-        .object("ipam", "allocator.IPAMConfig", "IPAMConfig")?
-        .ok_or("IPAM config missing 'ipam' key")?;
+    #[derive(Default, Deserialize)]
+    #[serde(default, rename = "allocator.Net")]
+    struct NetLocation {
+        name: String,
+        ipam: Option<IpamLocation>,
+    }
+    #[derive(Default, Deserialize)]
+    #[serde(default, rename = "allocator.IPAMConfig")]
+    struct IpamLocation {
+        #[serde(rename = "dataDir")]
+        data_dir: String,
+    }
+    let net: NetLocation = decode(stdin)?;
+    let ipam = net.ipam.ok_or("IPAM config missing 'ipam' key")?;
     Ok(StoreLocation {
-        name,
-        data_dir: data_dir(ipam.string("dataDir")?),
+        name: net.name,
+        data_dir: data_dir(&ipam.data_dir),
     })
 }
 
 /// Go's `LoadIPAMConfig(stdin, CNI_ARGS)`.
 pub fn load(stdin: &[u8], env_args: &str) -> Result<IpamConfig, String> {
-    let value = parse_json(stdin)?;
-    let root = Obj::root(&value, "Net").ok_or("IPAM config missing 'ipam' key")?;
-    let name = root.string("name")?.unwrap_or_default().to_string();
-    let cni_version = root.string("cniVersion")?.unwrap_or_default().to_string();
-
     // Decode everything first, as Go's json.Unmarshal does, then check.
-    let ipam = root.object("ipam", "allocator.IPAMConfig", "IPAMConfig")?;
-    let ipam = match ipam {
-        Some(ipam) => Some(decode_ipam(&ipam)?),
-        None => None,
-    };
-    let mut runtime_ranges = Vec::new();
-    let mut runtime_ips = Vec::new();
-    if let Some(rc) = root.object("runtimeConfig", RUNTIME_CONFIG_TYPE, "")? {
-        runtime_ranges = decode_range_sets(&rc, "ipRanges")?;
-        runtime_ips = decode_ip_list(&rc)?;
-    }
-    let mut arg_ips = Vec::new();
-    if let Some(args) = root.object("args", ARGS_TYPE, "")? {
-        if let Some(cni) = args.object("cni", "allocator.IPAMArgs", "IPAMArgs")? {
-            arg_ips = decode_ip_list(&cni)?;
-        }
-    }
-    let ipam = ipam.ok_or("IPAM config missing 'ipam' key")?;
+    let net: Net = decode(stdin)?;
+    let ipam = net.ipam.ok_or("IPAM config missing 'ipam' key")?;
 
     let mut requested: Vec<Option<IpAddr>> = Vec::new();
     if !env_args.is_empty() {
@@ -103,18 +257,31 @@ pub fn load(stdin: &[u8], env_args: &str) -> Result<IpamConfig, String> {
             requested.push(ip);
         }
     }
-    requested.extend(arg_ips);
-    requested.extend(runtime_ips);
+    if let Some(cni) = net.args.and_then(|a| a.cni) {
+        requested.extend(cni.ips.into_iter().map(|a| a.0));
+    }
+    requested.extend(net.runtime_config.ips.into_iter().map(|a| a.0));
     let requested = requested
         .into_iter()
         .map(|ip| ip.ok_or_else(|| "cannot understand ip: IP <nil> not v4 nor v6".to_string()))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut confs = runtime_ranges;
-    if let Some(legacy) = ipam.legacy.filter(|r| r.subnet.is_some()) {
-        confs.push(vec![legacy]);
+    let sets = |raw: Vec<RawRangeSet>| -> Vec<Vec<RangeConf>> {
+        raw.into_iter()
+            .map(|set| set.0.into_iter().map(RangeConf::from).collect())
+            .collect()
+    };
+    let mut confs = sets(net.runtime_config.ip_ranges);
+    // The embedded range counts only when it has a subnet (a null one failed to decode).
+    if let Some(Some(subnet)) = ipam.subnet {
+        confs.push(vec![RangeConf {
+            range_start: ipam.range_start.flatten(),
+            range_end: ipam.range_end.flatten(),
+            subnet: Some(subnet),
+            gateway: ipam.gateway.flatten(),
+        }]);
     }
-    confs.extend(ipam.ranges);
+    confs.extend(sets(ipam.ranges));
     if confs.is_empty() {
         return Err("no IP ranges specified".into());
     }
@@ -131,6 +298,7 @@ pub fn load(stdin: &[u8], env_args: &str) -> Result<IpamConfig, String> {
         }
         ranges.push(set);
     }
+    let cni_version = net.cni_version;
     if (v4 > 1 || v6 > 1) && !SpecVersion::ge(&cni_version, "0.3.0").unwrap_or(false) {
         return Err(format!(
             "CNI version {cni_version} does not support more than 1 address per family"
@@ -144,139 +312,51 @@ pub fn load(stdin: &[u8], env_args: &str) -> Result<IpamConfig, String> {
         }
     }
 
+    // A `null` route entry: Go prints it back as `null`; dropping it loses nothing.
+    let routes = ipam
+        .routes
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            r.dst.map(|dst| Route {
+                dst,
+                gw: r.gw,
+                mtu: r.mtu,
+                advmss: r.advmss,
+                priority: r.priority,
+                table: r.table,
+                scope: r.scope,
+            })
+        })
+        .collect();
+
     Ok(IpamConfig {
-        name,
+        name: net.name,
         cni_version,
         ranges,
-        routes: ipam.routes,
-        data_dir: data_dir(ipam.data_dir.as_deref()),
-        resolv_conf: ipam.resolv_conf.unwrap_or_default(),
+        routes,
+        data_dir: data_dir(&ipam.data_dir),
+        resolv_conf: ipam.resolv_conf,
         requested,
     })
 }
 
-/// The `ipam` object as decoded, before any check.
-struct RawIpam {
-    legacy: Option<RangeConf>,
-    routes: Vec<Option<Route>>,
-    data_dir: Option<String>,
-    resolv_conf: Option<String>,
-    ranges: Vec<Vec<RangeConf>>,
-}
-
-fn decode_ipam(ipam: &Obj<'_>) -> Result<RawIpam, String> {
-    // The reference embeds a `*Range` in its IPAM struct: Go allocates it as soon as one of
-    // its keys appears, and uses it only if it has a subnet.
-    let legacy = if ipam.has_any(LEGACY_RANGE_KEYS) {
-        Some(decode_range(ipam)?)
-    } else {
-        None
-    };
-    // Keys of the reference's struct that host-local ignores still have to be strings.
-    ipam.string("Name")?;
-    ipam.string("type")?;
-    let mut routes = Vec::new();
-    for item in ipam.array("routes", "[]*types.Route")? {
-        if let Some(route) = decode_route(ipam, item)? {
-            routes.push(route);
-        }
-    }
-    Ok(RawIpam {
-        legacy,
-        routes,
-        data_dir: ipam.string("dataDir")?.map(str::to_string),
-        resolv_conf: ipam.string("resolvConf")?.map(str::to_string),
-        ranges: decode_range_sets(ipam, "ranges")?,
-    })
-}
-
-fn decode_range(obj: &Obj<'_>) -> Result<RangeConf, String> {
-    Ok(RangeConf {
-        range_start: obj.ip("rangeStart")?,
-        range_end: obj.ip("rangeEnd")?,
-        subnet: obj.subnet("subnet")?,
-        gateway: obj.ip("gateway")?,
-    })
-}
-
-fn decode_range_sets(parent: &Obj<'_>, tag: &str) -> Result<Vec<Vec<RangeConf>>, String> {
-    let mut sets = Vec::new();
-    for set in parent.array(tag, "[]allocator.RangeSet")? {
-        let items: &[Value] = match set {
-            Value::Null => &[],
-            Value::Array(items) => items,
-            other => return Err(parent.type_error(tag, other, "allocator.RangeSet")),
-        };
-        let mut ranges = Vec::with_capacity(items.len());
-        for item in items {
-            ranges.push(
-                match parent.element(tag, item, "allocator.Range", "Range")? {
-                    Some(obj) => decode_range(&obj)?,
-                    None => RangeConf::default(),
-                },
-            );
-        }
-        sets.push(ranges);
-    }
-    Ok(sets)
-}
-
-/// An `ips` list of the plugins library's `*ip.IP`; `None` for an empty or `null` entry, which
-/// later fails as an address Go cannot canonicalize (Go itself panics on `null`).
-fn decode_ip_list(parent: &Obj<'_>) -> Result<Vec<Option<IpAddr>>, String> {
-    let mut out = Vec::new();
-    for item in parent.array("ips", "[]*ip.IP")? {
-        match item {
-            Value::Null => out.push(None),
-            Value::String(s) => out.push(decode::parse_ip_or_cidr(s)?),
-            other => return Err(parent.type_error("ips", other, "*ip.IP")),
-        }
-    }
-    Ok(out)
-}
-
-/// A route. Go's `types.Route` decodes through a private struct, so errors about its fields
-/// are reported against the `routes` field of the IPAM struct.
-fn decode_route(ipam: &Obj<'_>, item: &Value) -> Result<Option<Option<Route>>, String> {
-    let Some(route) = ipam.element("routes", item, "types.route", "IPAMConfig")? else {
-        // A `null` entry: Go prints it back as `null`; dropping it loses nothing.
+/// The plugins library's `ip.IP` (`<ip>` or `<ip>/<prefix>`, the prefix dropped): `Ok(None)`
+/// for the empty string, which Go keeps as an empty IP that later fails to canonicalize.
+pub fn parse_ip_or_cidr(s: &str) -> Result<Option<IpAddr>, String> {
+    if s.is_empty() {
         return Ok(None);
+    }
+    let parsed = if s.contains('/') {
+        libcni::types::parse_cidr(s)
+            .ok()
+            .map(|n| ip::canonical(n.ip()))
+    } else {
+        ip::parse(s)
     };
-    let route = route.opaque();
-    let dst = match route.get("dst") {
-        None => None,
-        // Its unmarshaler runs for `null` too, and fails on the empty string.
-        Some(Value::Null) => Some(libcni::types::parse_cidr("")?),
-        Some(Value::String(s)) => Some(libcni::types::parse_cidr(s)?),
-        Some(other) => return Err(route.type_error("dst", other, "string")),
-    };
-    let gw = route.ip("gw")?;
-    // Go's fields are `int`; ours are the result's u32/i32, so a value outside them is refused
-    // the way Go refuses a value outside `int`.
-    let out_of_range =
-        |tag: &str, n: i64| route.type_error_kind(tag, &format!("number {n}"), "int");
-    let unsigned = |tag: &str| -> Result<u32, String> {
-        route.int(tag)?.map_or(Ok(0), |n| {
-            u32::try_from(n).map_err(|_| out_of_range(tag, n))
-        })
-    };
-    let signed = |tag: &str| -> Result<Option<i32>, String> {
-        route
-            .int(tag)?
-            .map(|n| i32::try_from(n).map_err(|_| out_of_range(tag, n)))
-            .transpose()
-    };
-    let (mtu, advmss, priority) = (unsigned("mtu")?, unsigned("advmss")?, unsigned("priority")?);
-    let (table, scope) = (signed("table")?, signed("scope")?);
-    Ok(Some(dst.map(|dst| Route {
-        dst,
-        gw,
-        mtu,
-        advmss,
-        priority,
-        table,
-        scope,
-    })))
+    parsed
+        .map(Some)
+        .ok_or_else(|| format!("invalid IP address {s}"))
 }
 
 /// The `IP` key of `CNI_ARGS` (Go's `IPAMEnvArgs`): `Ok(None)` when not given; an empty value
@@ -285,7 +365,7 @@ fn env_ip(env_args: &str) -> Result<Option<Option<IpAddr>>, String> {
     let args = CniArgs::parse(env_args, &["IP"])?;
     let mut ip = None;
     for pair in args.known.iter().filter(|p| p.key == "IP") {
-        ip = decode::parse_ip_or_cidr(&pair.value).map_err(|e| pair.value_error(e))?;
+        ip = parse_ip_or_cidr(&pair.value).map_err(|e| pair.value_error(e))?;
     }
     args.check_unknown()?;
     Ok(ip.map(Some))
@@ -360,6 +440,49 @@ mod tests {
                 "2001:db8::1"
             ]
         );
+    }
+
+    #[test]
+    fn ip_texts() {
+        assert_eq!(parse_ip_or_cidr("").unwrap(), None);
+        assert_eq!(
+            parse_ip_or_cidr("10.1.2.11/24").unwrap(),
+            ip::parse("10.1.2.11")
+        );
+        assert_eq!(parse_ip_or_cidr("x").unwrap_err(), "invalid IP address x");
+        assert_eq!(
+            parse_ip_or_cidr("10.0.0.1/33").unwrap_err(),
+            "invalid IP address 10.0.0.1/33"
+        );
+    }
+
+    #[test]
+    fn go_type_errors() {
+        for (json, want) in [
+            (r#"{"name":"n","ipam":{"Subnet":5}}"#,
+             "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.subnet of type string"),
+            (r#"{"name":"n","ipam":{"subnet":"10.0.0.0/8","dataDir":1}}"#,
+             "json: cannot unmarshal number into Go struct field IPAMConfig.ipam.dataDir of type string"),
+            (r#"{"name":"n","ipam":"x"}"#,
+             "json: cannot unmarshal string into Go struct field Net.ipam of type allocator.IPAMConfig"),
+            (r#"{"name":"n","ipam":{"ranges":[{}]}}"#,
+             "json: cannot unmarshal object into Go struct field IPAMConfig.ipam.ranges of type allocator.RangeSet"),
+            (r#"{"name":"n","ipam":{"ranges":"x"}}"#,
+             "json: cannot unmarshal string into Go struct field IPAMConfig.ipam.ranges of type []allocator.RangeSet"),
+            (r#"{"name":"n","ipam":{"ranges":[[{"rangeStart":5}]]}}"#,
+             "json: cannot unmarshal number into Go struct field Range.ipam.ranges.rangeStart of type net.IP"),
+            (r#"{"name":"n","ipam":{"routes":[{"dst":"0.0.0.0/0","mtu":"x"}]}}"#,
+             "json: cannot unmarshal string into Go struct field IPAMConfig.ipam.routes of type int"),
+            (r#"{"name":"n","ipam":{"routes":["x"]}}"#,
+             "json: cannot unmarshal string into Go struct field IPAMConfig.ipam.routes of type types.route"),
+            (r#"{"name":"n","ipam":{"subnet":null}}"#, "invalid CIDR address: "),
+            (r#"{"name":"n","ipam":{"subnet":"10.0.0.0/8"},"args":{"cni":{"ips":[5]}}}"#,
+             "json: cannot unmarshal number into Go struct field IPAMArgs.args.cni.ips of type *ip.IP"),
+            (r#"{"name":"n","ipam":{"subnet":"10.0.0.0/8"},"runtimeConfig":{"ips":"x"}}"#,
+             "json: cannot unmarshal string into Go struct field .runtimeConfig.ips of type []*ip.IP"),
+        ] {
+            assert_eq!(load(json.as_bytes(), "").unwrap_err(), want, "{json}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! and store (either implementation can take over the other's store, even concurrently),
 //! plus real GC and STATUS.
 //!
-//! - [`config`]: the network config (with [`decode`] for Go's JSON decoding rules),
+//! - [`config`]: the network config (decoded with Go's rules by `libcni::gojson`),
 //!   [`range`] and [`range_set`] for address ranges, [`ip`] for Go's address arithmetic,
 //!   [`dns`] for `resolvConf`;
 //! - [`allocator`]: one address from one range set, round-robin;
@@ -14,7 +14,6 @@ mod add;
 mod allocator;
 mod check;
 mod config;
-mod decode;
 mod del;
 mod dns;
 mod gc;

@@ -13,8 +13,9 @@ use serde_json::Value;
 /// Upstream's fixed name of the plugin's kubeconfig inside `cni_agent_run_dir`.
 pub const KUBECONFIG_NAME: &str = "istio-cni-kubeconfig";
 
+/// Upstream's `plugin.Config` (it embeds `types.NetConf`, decoded alongside).
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "plugin.Config")]
 struct Raw {
     plugin_log_level: Option<String>,
     cni_agent_run_dir: Option<String>,
@@ -54,8 +55,8 @@ impl Config {
 /// Upstream's `parseConfig`, with its error texts.
 pub fn parse(stdin: &[u8]) -> Result<Config, String> {
     let parse_err = |e: String| format!("failed to parse network configuration: {e}");
-    let net = NetConf::parse(stdin).map_err(parse_err)?;
-    let raw: Raw = libcni::ci::from_slice(stdin).map_err(|e| parse_err(e.to_string()))?;
+    let (raw, net): (Raw, NetConf) =
+        NetConf::parse_embedded(stdin).map_err(|e| parse_err(e.to_string()))?;
     let prev_result = match net.prev_result() {
         Ok(Some(p)) => {
             // Upstream converts the prevResult to the current layout right away.

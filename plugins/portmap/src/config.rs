@@ -31,9 +31,10 @@ pub struct Config {
     pub cont_ipv6: Option<IpNetwork>,
 }
 
-// Every field is optional: Go leaves a zero value for a missing or null key.
+// Go's `PortMapConf` (which embeds `types.NetConf`, decoded alongside). Every field is
+// optional: Go leaves a zero value for a missing or null key.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "main.PortMapConf")]
 struct Raw {
     backend: Option<String>,
     snat: Option<bool>,
@@ -52,7 +53,10 @@ struct Raw {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(
+    default,
+    rename = "struct { PortMaps []main.PortMapEntry \"json:\\\"portMappings,omitempty\\\"\" }"
+)]
 struct RuntimeConfig {
     #[serde(rename = "portMappings")]
     port_mappings: Option<Vec<RawMapping>>,
@@ -60,7 +64,7 @@ struct RuntimeConfig {
 
 /// Case-insensitive decoding also takes containerd's `HostPort`, `ContainerPort`, ...
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename = "main.PortMapEntry")]
 struct RawMapping {
     #[serde(rename = "hostPort")]
     host_port: Option<i64>,
@@ -82,8 +86,8 @@ pub trait Probe {
 /// with `failed to parse config: `, CHECK does not).
 pub fn parse(stdin: &[u8], ifname: &str, probe: &dyn Probe) -> Result<Config, String> {
     let parse_err = |e: String| format!("failed to parse network configuration: {e}");
-    let net = NetConf::parse(stdin).map_err(parse_err)?;
-    let raw: Raw = libcni::ci::from_slice(stdin).map_err(|e| parse_err(e.to_string()))?;
+    let (raw, net): (Raw, NetConf) =
+        NetConf::parse_embedded(stdin).map_err(|e| parse_err(e.to_string()))?;
 
     let prev_result = net
         .prev_result()

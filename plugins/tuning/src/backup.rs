@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 use libcni::error::path_error_text;
 use libcni::CniError;
 
-use crate::decode::{self, is};
+use serde::Deserialize;
 
-/// Encoded and decoded by hand (five flat fields) rather than with serde derives: each derive
-/// is code every run pages in, and the plugin's peak RSS follows its size.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Go's `configToRestore`. Encoded by hand (five flat fields, Go's one-space indent), decoded
+/// with Go's rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, rename = "main.configToRestore")]
 pub struct Backup {
     /// "" when the MAC is not changed.
     pub mac: String,
@@ -22,6 +23,7 @@ pub struct Backup {
     /// 0 when the MTU is not changed.
     pub mtu: i64,
     pub allmulti: Option<bool>,
+    #[serde(rename = "txQLen")]
     pub txqlen: Option<i64>,
 }
 
@@ -64,23 +66,7 @@ impl Backup {
     /// Go's `json.Unmarshal` into its struct: keys matched case-insensitively, later ones
     /// winning, `null` leaving a field alone; None when Go would fail to decode.
     fn from_json(bytes: &[u8]) -> Option<Backup> {
-        if bytes.trim_ascii() == b"null" {
-            return Some(Backup::default());
-        }
-        let mut b = Backup::default();
-        for (key, raw) in decode::members(bytes).ok()? {
-            const F: &str = "configToRestore";
-            match key.as_str() {
-                k if is(k, "mac") => decode::string(raw, F, &mut b.mac),
-                k if is(k, "promisc") => decode::opt_boolean(raw, F, &mut b.promisc),
-                k if is(k, "mtu") => decode::int(raw, F, &mut b.mtu),
-                k if is(k, "allmulti") => decode::opt_boolean(raw, F, &mut b.allmulti),
-                k if is(k, "txQLen") => decode::opt_int(raw, F, &mut b.txqlen),
-                _ => Ok(()),
-            }
-            .ok()?;
-        }
-        Some(b)
+        libcni::gojson::from_slice(bytes).ok()
     }
 
     /// Writes (or overwrites) the file, creating the folder, mode 0600, when missing.

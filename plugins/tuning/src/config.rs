@@ -4,12 +4,14 @@
 //! (capability `mac`); `args.cni.*` (whose `sysctl` entries are merged into the top-level
 //! ones rather than replacing them).
 
+use std::fmt;
+
+use libcni::gojson::{self, Doc};
 use libcni::types::CniArgs;
 use libcni::{CniError, CniResult, NetConf};
-use serde_json::value::RawValue;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
 use serde_json::Value;
-
-use crate::decode::{self, is, Kind, Members, TypeError};
 
 const DEFAULT_DATA_DIR: &str = "/run/cni/tuning";
 
@@ -52,30 +54,127 @@ impl Conf {
     }
 }
 
-/// `args.cni`: every key optional, each one overriding the top-level key when present.
-#[derive(Debug, Default)]
-struct ArgsCni {
-    sysctl: Option<Vec<(String, String)>>,
-    mac: Option<String>,
-    promisc: Option<bool>,
-    mtu: Option<i64>,
-    allmulti: Option<bool>,
+/// A `map[string]string` that remembers the order keys first appeared in, so sysctls are
+/// written in document order (Go's map order is random): a repeated key keeps its place and
+/// takes the later value, as a Go map decoded into again does.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct SysctlMap(Vec<(String, String)>);
+
+impl SysctlMap {
+    fn insert(&mut self, key: String, value: String) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SysctlMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SysctlMap;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of sysctls")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<SysctlMap, A::Error> {
+                let mut out = SysctlMap::default();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    out.insert(k, v);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Go's first decoding pass (`validateSysctlConflictingKeys`), into `sysctlCheck` whose map
+/// key type refuses a key it has seen: every key of every top-level `sysctl` object goes
+/// into one set, and a repeat stops the decoder (so it beats an earlier type error).
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "main.sysctlCheck")]
+struct SysctlCheck {
+    #[serde(deserialize_with = "sysctl_check_type")]
+    sysctl: Option<UniqueKeys>,
+}
+
+libcni::go_type!(fn sysctl_check_type = "map[main.sysctlKey]string");
+
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = UniqueKeys;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map of sysctls")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+                let mut seen: Vec<String> = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if seen.contains(&key) {
+                        return Err(serde::de::Error::custom(
+                            "duplicated sysctl keys are not allowed",
+                        ));
+                    }
+                    seen.push(key);
+                    map.next_value::<String>()?;
+                }
+                Ok(UniqueKeys)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Go's `TuningConf` (it embeds `types.NetConf`, decoded alongside).
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "main.TuningConf")]
+struct Raw {
+    #[serde(rename = "dataDir")]
+    data_dir: String,
+    sysctl: Option<SysctlMap>,
+    mac: String,
+    promisc: bool,
+    mtu: i64,
+    #[serde(rename = "txQLen")]
     txqlen: Option<i64>,
+    allmulti: Option<bool>,
+    #[serde(rename = "runtimeConfig")]
+    runtime_config: RuntimeConfig,
+    args: Option<Args>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(
+    default,
+    rename = "struct { Mac string \"json:\\\"mac,omitempty\\\"\" }"
+)]
+struct RuntimeConfig {
+    mac: String,
 }
 
 /// `args`: Go's `*struct{ A *IPAMArgs "json:\"cni\"" }`.
-#[derive(Debug, Default)]
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "struct { A *main.IPAMArgs \"json:\\\"cni\\\"\" }")]
 struct Args {
     cni: Option<ArgsCni>,
 }
 
-/// Everything decoded from stdin, before the precedence rules.
-#[derive(Debug, Default)]
-struct Decoded {
-    conf: Conf,
-    sysctl: Option<Vec<(String, String)>>,
-    runtime_mac: String,
-    args: Option<Args>,
+/// `args.cni`: Go's `IPAMArgs`, every field a pointer, each overriding the top-level key
+/// when present (its `sysctl` entries are merged into the top-level ones).
+#[derive(Default, Deserialize)]
+#[serde(default, rename = "main.IPAMArgs")]
+struct ArgsCni {
+    sysctl: Option<SysctlMap>,
+    mac: Option<String>,
+    promisc: Option<bool>,
+    mtu: Option<i64>,
+    allmulti: Option<bool>,
+    #[serde(rename = "txQLen")]
+    txqlen: Option<i64>,
 }
 
 /// Decodes stdin and applies CNI_ARGS, `runtimeConfig` and `args.cni`.
@@ -83,14 +182,24 @@ struct Decoded {
 /// `reject_duplicates`: ADD and CHECK first refuse a top-level `sysctl` with a repeated key
 /// (Go decodes the config a first time just for that); DEL does not, and keeps the last value.
 pub fn parse(stdin: &[u8], cni_args: &str, reject_duplicates: bool) -> Result<Conf, CniError> {
-    let netconf_err = |e: String| CniError::internal(format!("failed to load netconf: {e}"));
-    let top = decode::members(stdin).map_err(|e| netconf_err(e.to_string()))?;
+    let netconf_err = |e: gojson::Error| CniError::internal(format!("failed to load netconf: {e}"));
+    let doc = Doc::parse(stdin).map_err(netconf_err)?;
     if reject_duplicates {
-        reject_duplicate_sysctls(&top)?;
+        doc.decode::<SysctlCheck>()
+            .map_err(|e| CniError::internal(e.to_string()))?;
     }
-    let decoded = decode_top(&top).map_err(|e| netconf_err(e.to_string()))?;
-    let mut conf = decoded.conf;
-    conf.sysctls = decoded.sysctl.unwrap_or_default();
+    let (raw, net): (Raw, NetConf) = doc.decode_parts().map_err(netconf_err)?;
+    let mut conf = Conf {
+        cni_version: net.cni_version,
+        data_dir: raw.data_dir,
+        sysctls: raw.sysctl.unwrap_or_default().0,
+        mac: raw.mac,
+        promisc: raw.promisc,
+        mtu: raw.mtu,
+        allmulti: raw.allmulti,
+        txqlen: raw.txqlen,
+        raw_prev_result: net.raw_prev_result,
+    };
     if conf.data_dir.is_empty() {
         conf.data_dir = DEFAULT_DATA_DIR.into();
     }
@@ -100,15 +209,17 @@ pub fn parse(stdin: &[u8], cni_args: &str, reject_duplicates: bool) -> Result<Co
     if let Some(mac) = env.get("MAC").filter(|p| !p.value.is_empty()) {
         conf.mac = mac.value.clone();
     }
-    if !decoded.runtime_mac.is_empty() {
-        conf.mac = decoded.runtime_mac;
+    if !raw.runtime_config.mac.is_empty() {
+        conf.mac = raw.runtime_config.mac;
     }
-    if let Some(cni) = decoded.args.and_then(|a| a.cni) {
+    if let Some(cni) = raw.args.and_then(|a| a.cni) {
         // Go writes these into a nil map when the config has no top-level `sysctl` and
         // panics; merging into an empty set is what the config plainly asks for.
-        for (key, value) in cni.sysctl.unwrap_or_default() {
-            decode::insert(&mut conf.sysctls, key, value);
+        let mut sysctls = SysctlMap(std::mem::take(&mut conf.sysctls));
+        for (key, value) in cni.sysctl.unwrap_or_default().0 {
+            sysctls.insert(key, value);
         }
+        conf.sysctls = sysctls.0;
         if let Some(mac) = cni.mac {
             conf.mac = mac;
         }
@@ -126,167 +237,6 @@ pub fn parse(stdin: &[u8], cni_args: &str, reject_duplicates: bool) -> Result<Co
         }
     }
     Ok(conf)
-}
-
-/// Go's first decoding pass (`validateSysctlConflictingKeys`): every key of every top-level
-/// `sysctl` object goes into one set, and a repeat is refused at once. A value of the wrong
-/// type is only reported if no repeat follows (Go saves type errors and carries on).
-fn reject_duplicate_sysctls(top: &Members<'_>) -> Result<(), CniError> {
-    const FIELD: &str = "sysctlCheck.sysctl";
-    let mut seen: Vec<String> = Vec::new();
-    let mut first_type_error: Option<TypeError> = None;
-    for (_, raw) in top.iter().filter(|(k, _)| is(k, "sysctl")) {
-        match Kind::of(raw) {
-            Kind::Null => {}
-            Kind::Object => {
-                let entries = decode::members(raw.get().as_bytes()).unwrap_or_default();
-                for (sysctl, value) in entries {
-                    if let Err(e) = decode::string(value, FIELD, &mut String::new()) {
-                        first_type_error.get_or_insert(e);
-                    }
-                    if seen.contains(&sysctl) {
-                        return Err(CniError::internal("duplicated sysctl keys are not allowed"));
-                    }
-                    seen.push(sysctl);
-                }
-            }
-            _ => {
-                let mut ignored = None;
-                if let Err(e) =
-                    decode::string_map(raw, FIELD, "map[main.sysctlKey]string", &mut ignored)
-                {
-                    first_type_error.get_or_insert(e);
-                }
-            }
-        }
-    }
-    match first_type_error {
-        Some(e) => Err(CniError::internal(e)),
-        None => Ok(()),
-    }
-}
-
-/// The main decoding pass: Go's `json.Unmarshal` into `TuningConf`.
-fn decode_top(top: &Members<'_>) -> Result<Decoded, TypeError> {
-    let mut d = Decoded::default();
-    for (key, raw) in top {
-        let raw: &RawValue = raw;
-        let c = &mut d.conf;
-        match key.as_str() {
-            k if is(k, "cniVersion") => {
-                decode::string(raw, "TuningConf.cniVersion", &mut c.cni_version)?
-            }
-            k if is(k, "dataDir") => decode::string(raw, "TuningConf.dataDir", &mut c.data_dir)?,
-            k if is(k, "sysctl") => {
-                decode::string_map(raw, "TuningConf.sysctl", "map[string]string", &mut d.sysctl)?
-            }
-            k if is(k, "mac") => decode::string(raw, "TuningConf.mac", &mut c.mac)?,
-            k if is(k, "promisc") => decode::boolean(raw, "TuningConf.promisc", &mut c.promisc)?,
-            k if is(k, "mtu") => decode::int(raw, "TuningConf.mtu", &mut c.mtu)?,
-            k if is(k, "txQLen") => decode::opt_int(raw, "TuningConf.txQLen", &mut c.txqlen)?,
-            k if is(k, "allmulti") => {
-                decode::opt_boolean(raw, "TuningConf.allmulti", &mut c.allmulti)?
-            }
-            k if is(k, "runtimeConfig") => decode::structure(
-                raw,
-                "TuningConf.runtimeConfig",
-                "struct { Mac string \"json:\\\"mac,omitempty\\\"\" }",
-                |k, v| match k {
-                    k if is(k, "mac") => {
-                        decode::string(v, ".runtimeConfig.mac", &mut d.runtime_mac)
-                    }
-                    _ => Ok(()),
-                },
-            )?,
-            k if is(k, "args") => decode::opt_structure(
-                raw,
-                "TuningConf.args",
-                "struct { A *main.IPAMArgs \"json:\\\"cni\\\"\" }",
-                &mut d.args,
-                |args, k, v| match k {
-                    k if is(k, "cni") => decode::opt_structure(
-                        v,
-                        ".args.cni",
-                        "main.IPAMArgs",
-                        &mut args.cni,
-                        decode_args_cni,
-                    ),
-                    _ => Ok(()),
-                },
-            )?,
-            k if is(k, "prevResult") => {
-                decode::shape(
-                    raw,
-                    "TuningConf.prevResult",
-                    "map[string]interface {}",
-                    Kind::Object,
-                    None,
-                )?;
-                c.raw_prev_result = match Kind::of(raw) {
-                    Kind::Null => None,
-                    _ => serde_json::from_slice(raw.get().as_bytes()).ok(),
-                };
-            }
-            // The rest of Go's embedded types.NetConf: only their shape can fail.
-            k if is(k, "name") => decode::string(raw, "TuningConf.name", &mut String::new())?,
-            k if is(k, "type") => decode::string(raw, "TuningConf.type", &mut String::new())?,
-            k if is(k, "capabilities") => decode::shape(
-                raw,
-                "TuningConf.capabilities",
-                "map[string]bool",
-                Kind::Object,
-                Some((Kind::Bool, "bool")),
-            )?,
-            k if is(k, "ipam") => {
-                decode::structure(raw, "TuningConf.ipam", "types.IPAM", |k, v| match k {
-                    k if is(k, "type") => decode::string(v, "IPAM.ipam.type", &mut String::new()),
-                    _ => Ok(()),
-                })?
-            }
-            k if is(k, "dns") => decode::structure(raw, "TuningConf.dns", "types.DNS", |k, v| {
-                let list = |field| {
-                    decode::shape(
-                        v,
-                        field,
-                        "[]string",
-                        Kind::Array,
-                        Some((Kind::String, "string")),
-                    )
-                };
-                match k {
-                    k if is(k, "nameservers") => list("DNS.dns.nameservers"),
-                    k if is(k, "domain") => decode::string(v, "DNS.dns.domain", &mut String::new()),
-                    k if is(k, "search") => list("DNS.dns.search"),
-                    k if is(k, "options") => list("DNS.dns.options"),
-                    _ => Ok(()),
-                }
-            })?,
-            _ => {}
-        }
-    }
-    Ok(d)
-}
-
-/// Go's `IPAMArgs`: every field a pointer, so null unsets it.
-fn decode_args_cni(a: &mut ArgsCni, key: &str, raw: &RawValue) -> decode::Result<()> {
-    match key {
-        k if is(k, "sysctl") => decode::string_map(
-            raw,
-            "IPAMArgs.args.cni.sysctl",
-            "map[string]string",
-            &mut a.sysctl,
-        ),
-        k if is(k, "mac") => decode::opt_string(raw, "IPAMArgs.args.cni.mac", &mut a.mac),
-        k if is(k, "promisc") => {
-            decode::opt_boolean(raw, "IPAMArgs.args.cni.promisc", &mut a.promisc)
-        }
-        k if is(k, "mtu") => decode::opt_int(raw, "IPAMArgs.args.cni.mtu", &mut a.mtu),
-        k if is(k, "allmulti") => {
-            decode::opt_boolean(raw, "IPAMArgs.args.cni.allmulti", &mut a.allmulti)
-        }
-        k if is(k, "txQLen") => decode::opt_int(raw, "IPAMArgs.args.cni.txQLen", &mut a.txqlen),
-        _ => Ok(()),
-    }
 }
 
 /// Go's `validateArgs` (skel already refuses such names with code 4 before we get here).

@@ -6,7 +6,7 @@
 mod allowlist;
 mod backup;
 mod config;
-mod decode;
+
 mod link;
 mod mac;
 mod regex;
