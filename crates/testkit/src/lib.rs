@@ -10,6 +10,7 @@ pub mod crash;
 pub mod cri;
 mod etcd;
 pub mod fuzz;
+pub mod go_oracle;
 mod kubeapi;
 mod local_store;
 mod netns;
