@@ -70,6 +70,21 @@ fn args_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Erro
 pub struct Ipam {
     #[serde(rename = "type")]
     pub ipam_type: String,
+    // The rest belongs to the IPAM plugin; decoded only so a wrong type fails here as in Go.
+    #[serde(rename = "Name")]
+    _name: String,
+    #[serde(rename = "subnet")]
+    _subnet: String,
+    #[serde(rename = "assign_ipv4")]
+    _assign_ipv4: Option<String>,
+    #[serde(rename = "assign_ipv6")]
+    _assign_ipv6: Option<String>,
+    #[serde(rename = "ipv4_pools")]
+    _ipv4_pools: Vec<String>,
+    #[serde(rename = "ipv6_pools")]
+    _ipv6_pools: Vec<String>,
+    #[serde(rename = "ip_pools_label_selector_keys")]
+    _ip_pools_label_selector_keys: Vec<String>,
 }
 
 /// `policy`: shared with calico-ipam (the Kubernetes client's overrides).
@@ -206,11 +221,30 @@ mod tests {
     }
 
     #[test]
-    fn type_mismatch_fails() {
-        let e = load(br#"{"name":"n","readiness_gates":"http://x"}"#)
-            .err()
-            .unwrap();
-        assert!(e.msg.starts_with("failed to load netconf: "), "{}", e.msg);
+    fn type_mismatch_fails_with_go_s_text() {
+        for (json, want) in [
+            (r#"{"name":"n","readiness_gates":"http://x"}"#,
+             "json: cannot unmarshal string into Go struct field NetConf.readiness_gates of type []string"),
+            (r#"{"name":"n","mtu":"1400"}"#,
+             "json: cannot unmarshal string into Go struct field NetConf.mtu of type int"),
+            (r#"{"name":"n","ipam":{"assign_ipv4":true}}"#,
+             "json: cannot unmarshal bool into Go struct field .ipam.assign_ipv4 of type string"),
+            (r#"{"name":"n","policy":{"type":1}}"#,
+             "json: cannot unmarshal number into Go struct field Policy.policy.type of type string"),
+            (r#"{"name":"n","kubernetes":[]}"#,
+             "json: cannot unmarshal array into Go struct field NetConf.kubernetes of type types.Kubernetes"),
+            (r#"{"name":"n","args":"x"}"#,
+             "json: cannot unmarshal string into Go struct field NetConf.args of type types.Args"),
+            // The datastore's keys are part of the same struct, in document order.
+            (r#"{"name":"n","etcd_endpoints":5,"mtu":"x"}"#,
+             "json: cannot unmarshal number into Go struct field NetConf.etcd_endpoints of type string"),
+            (r#"{"name":"n","mtu":"x","etcd_endpoints":5}"#,
+             "json: cannot unmarshal string into Go struct field NetConf.mtu of type int"),
+            (r#"{"name":"n","#, "unexpected end of JSON input"),
+        ] {
+            let e = load(json.as_bytes()).err().unwrap_or_else(|| panic!("{json} loaded"));
+            assert_eq!(e.msg, format!("failed to load netconf: {want}"), "{json}");
+        }
     }
 
     #[test]
