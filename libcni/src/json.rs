@@ -30,21 +30,44 @@ fn write_with<T: Serialize + ?Sized, F: Formatter>(value: &T, inner: F) -> Strin
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// Go's `%q` for a plain string (used in error texts such as `config is "X"`).
+/// Go's `%q` (`strconv.Quote`) for a string, as error texts quote names and values.
 pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
+    go_quote_bytes(s.as_bytes())
+}
+
+/// Go's `%q` for bytes that need not be UTF-8 (paths, interface names): printable text is
+/// kept, control characters get Go's short or `\x`/`\u`/`\U` escapes, and each byte of an
+/// invalid sequence is written as `\xNN`, as Go does.
+pub fn go_quote_bytes(b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
+    for chunk in b.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\x07' => out.push_str("\\a"),
+                '\x08' => out.push_str("\\b"),
+                '\x0c' => out.push_str("\\f"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\x0b' => out.push_str("\\v"),
+                c if (c as u32) < 0x20 || c == '\x7f' => {
+                    out.push_str(&format!("\\x{:02x}", c as u32));
+                }
+                c if c.is_control() => {
+                    if (c as u32) < 0x10000 {
+                        out.push_str(&format!("\\u{:04x}", c as u32));
+                    } else {
+                        out.push_str(&format!("\\U{:08x}", c as u32));
+                    }
+                }
+                c => out.push(c),
             }
-            c => out.push(c),
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
         }
     }
     out.push('"');
@@ -146,5 +169,7 @@ mod tests {
     #[test]
     fn quotes_like_go() {
         assert_eq!(go_quote("a\"b\n"), r#""a\"b\n""#);
+        assert_eq!(go_quote("\x07\x01\x7f\u{85}"), r#""\a\x01\x7f\u0085""#);
+        assert_eq!(go_quote_bytes(b"a\xffb"), r#""a\xffb""#);
     }
 }

@@ -145,19 +145,9 @@ pub fn validate(text: &str) -> Result<()> {
         Ok(serde_json::Value::Object(_) | serde_json::Value::Null) => Ok(()),
         Ok(other) => bail!(
             "{text} is not a valid json object\nerror: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
-            json_kind(&other)
+            libcni::gojson::kind_name(&other)
         ),
         Err(e) => bail!("{text} is not a valid json object\nerror: {e}"),
-    }
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Array(_) => "array",
-        serde_json::Value::String(_) => "string",
-        serde_json::Value::Number(_) => "number",
-        serde_json::Value::Bool(_) => "bool",
-        _ => "value",
     }
 }
 

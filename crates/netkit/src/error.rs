@@ -137,41 +137,9 @@ fn describe(err: &rtnetlink::Error) -> String {
 pub use libcni::error::{errno_text as strerror, io_error_text as io_message};
 
 /// Quotes like Go's `%q` / `strconv.Quote`, so paths in messages match the
-/// Go plugins byte for byte (printable text kept, the rest escaped).
+/// Go plugins byte for byte; libcni's, on the path's raw bytes.
 pub fn go_quote(s: &OsStr) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for chunk in s.as_bytes().utf8_chunks() {
-        for c in chunk.valid().chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\x07' => out.push_str("\\a"),
-                '\x08' => out.push_str("\\b"),
-                '\x0c' => out.push_str("\\f"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\x0b' => out.push_str("\\v"),
-                c if (c as u32) < 0x20 || c == '\x7f' => {
-                    out.push_str(&format!("\\x{:02x}", c as u32));
-                }
-                c if c.is_control() => {
-                    if (c as u32) < 0x10000 {
-                        out.push_str(&format!("\\u{:04x}", c as u32));
-                    } else {
-                        out.push_str(&format!("\\U{:08x}", c as u32));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        for b in chunk.invalid() {
-            out.push_str(&format!("\\x{b:02x}"));
-        }
-    }
-    out.push('"');
-    out
+    libcni::json::go_quote_bytes(s.as_bytes())
 }
 
 #[cfg(test)]

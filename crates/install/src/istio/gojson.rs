@@ -83,24 +83,9 @@ fn write(out: &mut String, v: &Value, indent: &str, depth: usize) {
     }
 }
 
-/// Go's `encodeState.string` with HTML escaping on.
+/// Go's `encodeState.string` with HTML escaping on: libcni's Go-compatible encoder.
 fn quote(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    out.push_str(&libcni::json::to_compact(s));
 }
 
 /// Go's float64 encoding (`strconv.AppendFloat(f, 'f' or 'e', -1, 64)` with its cleanup).

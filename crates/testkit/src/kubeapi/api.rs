@@ -5,6 +5,7 @@
 use std::sync::{Mutex, MutexGuard};
 
 use base64::Engine;
+use libcni::json::go_quote;
 use serde_json::{json, Map, Value};
 
 use super::core;
@@ -21,7 +22,7 @@ use super::selector::{FieldSelector, LabelSelector};
 use super::status::{ApiError, BadValue, FieldError};
 use super::store::Store;
 use super::table;
-use super::util::{self, go_quote, parse_query};
+use super::util::{self, parse_query};
 use super::wire::{self, Style};
 use super::RequestRecord;
 
@@ -665,7 +666,7 @@ fn decode(rd: &ResourceDef, mut obj: Value) -> Result<Value, ApiError> {
         return Err(ApiError::bad_request(format!(
             "the object provided is unrecognized (must be of type {}): couldn't get version/kind; json parse error: json: cannot unmarshal {} into Go value of type struct {{ APIVersion string \"json:\\\"apiVersion,omitempty\\\"\"; Kind string \"json:\\\"kind,omitempty\\\"\" }} ({})",
             rd.kind,
-            json_kind(&obj),
+            libcni::gojson::kind_name(&obj),
             summarize(&obj)
         )));
     }
@@ -723,17 +724,6 @@ fn decode(rd: &ResourceDef, mut obj: Value) -> Result<Value, ApiError> {
     // ObjectMeta has no nulls: `"creationTimestamp": null` and friends decode to nothing.
     ensure_meta(&mut obj).retain(|_, v| !v.is_null());
     Ok(obj)
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// `summarizeData(body, 30)`.

@@ -3,8 +3,9 @@
 
 use std::collections::HashMap;
 
+use libcni::json::go_quote;
+
 use super::status::ApiError;
-use super::util::go_quote;
 
 /// A PolicyRule: resource rules (`verbs` × `api_groups` × `resources` [× `resource_names`])
 /// or non-resource rules (`verbs` × `non_resource_urls`). `*` matches anything; resources may

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use libcni::json::go_quote;
 use serde_json::{Map, Value};
 
 use super::regex::Regex;
 use super::status::{BadValue, FieldError};
-use super::util::{go_float, go_quote, is_date_time};
+use super::util::{go_float, is_date_time};
 
 /// One node of a structural schema (only what validation, pruning and defaulting read).
 #[derive(Debug, Default, Clone)]

@@ -1,10 +1,10 @@
 //! Label selectors (`k8s.io/apimachinery/pkg/labels`) and field selectors
 //! (`k8s.io/apimachinery/pkg/fields`) for LIST.
 
+use libcni::json::go_quote;
 use serde_json::Value;
 
 use super::meta;
-use super::util::go_quote;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Op {

@@ -1,9 +1,10 @@
 //! `metav1.Status` errors with apimachinery's texts (`k8s.io/apimachinery/pkg/api/errors`) and
 //! field errors (`k8s.io/apimachinery/pkg/util/validation/field`).
 
+use libcni::json::go_quote;
 use serde_json::{json, Map, Value};
 
-use super::util::{go_float, go_quote, go_sharp_v};
+use super::util::{go_float, go_sharp_v};
 
 /// An API error: the HTTP code, the Status body and extra response headers.
 #[derive(Debug, Clone)]

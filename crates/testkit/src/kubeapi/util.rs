@@ -3,6 +3,7 @@
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use libcni::json::go_quote;
 use serde_json::Value;
 
 /// `t` as RFC 3339 in UTC with whole seconds (`2006-01-02T15:04:05Z`), as `metav1.Time` encodes.
@@ -150,38 +151,6 @@ impl Rng {
             .map(|_| ALPHA[self.below(ALPHA.len())] as char)
             .collect()
     }
-}
-
-/// Go's `strconv.Quote` (what `%q` prints) for the strings that appear in messages.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x07' => out.push_str("\\a"),
-            '\x08' => out.push_str("\\b"),
-            '\x0c' => out.push_str("\\f"),
-            '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if c.is_control() => {
-                if (c as u32) < 0x10000 {
-                    out.push_str(&format!("\\u{:04x}", c as u32))
-                } else {
-                    out.push_str(&format!("\\U{:08x}", c as u32))
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent

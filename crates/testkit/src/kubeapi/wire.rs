@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use super::schema::OBJECT_META_FIELDS;
+
 /// How object keys are ordered.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Style {
@@ -41,25 +43,8 @@ fn rank(parent: &str, key: &str) -> Option<usize> {
         "groups",
         "resources",
     ];
-    const META: &[&str] = &[
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-        "continue",
-        "remainingItemCount",
-    ];
+    // ListMeta's own fields come after ObjectMeta's: the two never share an object.
+    const LIST_META: &[&str] = &["continue", "remainingItemCount"];
     const DETAILS: &[&str] = &[
         "name",
         "group",
@@ -85,7 +70,12 @@ fn rank(parent: &str, key: &str) -> Option<usize> {
     const GV: &[&str] = &["groupVersion", "version"];
     let table = match parent {
         "" | "items" => TOP,
-        "metadata" => META,
+        "metadata" => {
+            return OBJECT_META_FIELDS
+                .iter()
+                .chain(LIST_META)
+                .position(|k| *k == key)
+        }
         "details" => DETAILS,
         "causes" => CAUSE,
         "resources" => RESOURCE,
@@ -149,24 +139,7 @@ fn write(out: &mut String, v: &Value, parent: &str, style: Style) {
 
 /// A JSON string with Go's escaping (`\u003c`, `\u003e`, `\u0026`, `\u2028`, `\u2029`).
 fn write_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    out.push_str(&libcni::json::to_compact(s));
 }
 
 #[cfg(test)]
