@@ -1,4 +1,5 @@
-//! Random (version 4) UUIDs, as Kubernetes' `uuid.NewUUID()` gives a created resource's `uid`.
+//! UUIDs: random (version 4) ones, as Kubernetes' `uuid.NewUUID()` gives a created resource's
+//! `uid`, and the canonical text form both ways.
 
 use std::io::Read;
 
@@ -7,6 +8,11 @@ pub fn new_v4() -> String {
     let mut b = random_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
+    format(&b)
+}
+
+/// The canonical lower-case form: `8-4-4-4-12` hex digits.
+pub fn format(b: &[u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
@@ -16,6 +22,19 @@ pub fn new_v4() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// The 16 bytes of a UUID in the canonical form (either case); `None` for anything else.
+pub fn parse(s: &str) -> Option<[u8; 16]> {
+    let hex: String = s.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 || s.len() != 36 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut b = [0u8; 16];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(b)
 }
 
 fn random_bytes() -> [u8; 16] {

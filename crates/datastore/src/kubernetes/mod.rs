@@ -24,6 +24,7 @@
 mod crd;
 mod errors;
 mod group;
+mod meta;
 mod node;
 mod pod;
 mod profile;
@@ -34,7 +35,8 @@ mod uid;
 pub use crd::{LABEL_AFFINITY_TYPE, LABEL_HOSTNAME_HASH, LABEL_IP_VERSION, METADATA_ANNOTATION};
 pub use errors::to_datastore as errors_to_datastore;
 pub use group::ApiGroup;
-pub use pod::{ANN_CONTAINER_ID, ANN_POD_IP, ANN_POD_IPS};
+pub use meta::string_map;
+pub use pod::{container_port, ANN_CONTAINER_ID, ANN_POD_IP, ANN_POD_IPS};
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -596,31 +598,59 @@ impl KubeStore {
     // ---- dispatch ---------------------------------------------------------------------------
 
     fn write(&self, key: &str, value: &[u8], revision: Option<Revision>) -> Result<Revision> {
-        let target = route::target(key).ok_or_else(|| invalid_key(key))?;
-        if let Some((kind, name)) = Kind::of(&target) {
-            return self.crd_write(key, &target, &kind, &name, value, revision);
+        match routed(key)? {
+            Routed::Crd(target, kind, name) => {
+                self.crd_write(key, &target, &kind, &name, value, revision)
+            }
+            Routed::Derived {
+                plural,
+                namespace,
+                name,
+            } => match plural.as_str() {
+                "workloadendpoints" => self.wep_write(key, &namespace, value),
+                "nodes" if revision.is_some() => self.node_update(key, &name, value, revision),
+                "nodes" => Err(unsupported("Create", key)),
+                _ => Err(unsupported(
+                    if revision.is_some() {
+                        "Update"
+                    } else {
+                        "Create"
+                    },
+                    key,
+                )),
+            },
         }
-        let Target::Resource {
+    }
+}
+
+/// What a key names: a custom resource (its target, kind and name), or an object Calico
+/// derives from a Kubernetes one (endpoints, nodes, profiles).
+enum Routed {
+    Crd(Target, Kind, String),
+    Derived {
+        plural: String,
+        namespace: String,
+        name: String,
+    },
+}
+
+fn routed(key: &str) -> Result<Routed> {
+    let target = route::target(key).ok_or_else(|| invalid_key(key))?;
+    if let Some((kind, name)) = Kind::of(&target) {
+        return Ok(Routed::Crd(target, kind, name));
+    }
+    match target {
+        Target::Resource {
             plural,
             namespace,
             name,
-        } = &target
-        else {
-            return Err(invalid_key(key));
-        };
-        match plural.as_str() {
-            "workloadendpoints" => self.wep_write(key, namespace, value),
-            "nodes" if revision.is_some() => self.node_update(key, name, value, revision),
-            "nodes" => Err(unsupported("Create", key)),
-            _ => Err(unsupported(
-                if revision.is_some() {
-                    "Update"
-                } else {
-                    "Create"
-                },
-                key,
-            )),
-        }
+        } => Ok(Routed::Derived {
+            plural,
+            namespace,
+            name,
+        }),
+        // Kind::of names every other target.
+        _ => Err(invalid_key(key)),
     }
 }
 
@@ -691,23 +721,18 @@ impl Kv for KubeStore {
     }
 
     fn get(&self, key: &str) -> Result<Option<KvPair>> {
-        let target = route::target(key).ok_or_else(|| invalid_key(key))?;
-        if let Some((kind, name)) = Kind::of(&target) {
-            return self.crd_get(key, &kind, &name);
-        }
-        let Target::Resource {
-            plural,
-            namespace,
-            name,
-        } = &target
-        else {
-            return Err(invalid_key(key));
-        };
-        match plural.as_str() {
-            "workloadendpoints" => self.wep_get(key, namespace, name),
-            "nodes" => self.node_get(key, name),
-            "profiles" => self.profile_get(key, name),
-            _ => Err(invalid_key(key)),
+        match routed(key)? {
+            Routed::Crd(_, kind, name) => self.crd_get(key, &kind, &name),
+            Routed::Derived {
+                plural,
+                namespace,
+                name,
+            } => match plural.as_str() {
+                "workloadendpoints" => self.wep_get(key, &namespace, &name),
+                "nodes" => self.node_get(key, &name),
+                "profiles" => self.profile_get(key, &name),
+                _ => Err(invalid_key(key)),
+            },
         }
     }
 
@@ -727,17 +752,16 @@ impl Kv for KubeStore {
     }
 
     fn delete(&self, key: &str, revision: Option<Revision>) -> Result<KvPair> {
-        let target = route::target(key).ok_or_else(|| invalid_key(key))?;
-        if let Some((kind, name)) = Kind::of(&target) {
-            return self.crd_delete(key, &target, &kind, &name, revision);
-        }
-        match &target {
-            Target::Resource {
+        match routed(key)? {
+            Routed::Crd(target, kind, name) => {
+                self.crd_delete(key, &target, &kind, &name, revision)
+            }
+            Routed::Derived {
                 plural,
                 namespace,
                 name,
-            } if plural == "workloadendpoints" => self.wep_delete(key, namespace, name, revision),
-            _ => Err(unsupported("Delete", key)),
+            } if plural == "workloadendpoints" => self.wep_delete(key, &namespace, &name, revision),
+            Routed::Derived { .. } => Err(unsupported("Delete", key)),
         }
     }
 

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use super::meta::{derived_meta, string_map};
 use crate::resources::{Node, ObjectMeta, API_VERSION};
 
 pub const ANN_LABELS: &str = "projectcalico.org/labels";
@@ -48,25 +49,15 @@ const FIELDS: &[(&str, Option<&str>, &str)] = &[
     ),
 ];
 
-fn strings(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The Calico Node of a Kubernetes Node, as the v3 object the etcd backend would store.
 pub fn to_calico(node: &Value) -> Value {
     let meta = node.get("metadata").cloned().unwrap_or_default();
-    let annotations = strings(meta.get("annotations"));
+    let annotations = string_map(meta.get("annotations"));
     let mut labels: BTreeMap<String, String> = annotations
         .get(ANN_LABELS)
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or_default();
-    labels.extend(strings(meta.get("labels")));
+    labels.extend(string_map(meta.get("labels")));
     let name = meta.get("name").and_then(Value::as_str).unwrap_or_default();
     let mut spec = Map::new();
     let mut bgp = Map::new();
@@ -113,18 +104,8 @@ pub fn to_calico(node: &Value) -> Value {
         spec.insert("addresses".into(), Value::Array(addresses));
     }
     let metadata = ObjectMeta {
-        name: name.to_string(),
-        uid: meta
-            .get("uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .into(),
-        creation_timestamp: meta
-            .get("creationTimestamp")
-            .and_then(Value::as_str)
-            .map(str::to_string),
         labels,
-        ..ObjectMeta::default()
+        ..derived_meta(name.to_string(), &meta)
     };
     json!({ "kind": "Node", "apiVersion": API_VERSION, "metadata": metadata,
             "spec": spec, "status": {} })
@@ -161,7 +142,7 @@ pub fn merge_into(k8s: &mut Value, calico: &Node) -> Result<(), String> {
         }
     }
     // Labels the Kubernetes Node does not have are Calico's own.
-    let k8s_labels = strings(meta.get("labels"));
+    let k8s_labels = string_map(meta.get("labels"));
     let own: BTreeMap<&String, &String> = calico
         .metadata
         .labels

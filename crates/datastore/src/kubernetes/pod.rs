@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::meta::{derived_meta, string_map};
 use crate::names::{k8s_veth_name, split_wep_name, wep_name, ORCH_K8S};
 use crate::resources::{
     IpNat, ObjectMeta, WorkloadEndpoint, WorkloadEndpointPort, WorkloadEndpointSpec, API_VERSION,
@@ -28,16 +29,6 @@ pub const ENDPOINT: &str = "eth0";
 fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer)
         .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
         .unwrap_or_default()
 }
 
@@ -123,54 +114,53 @@ fn pod_ips(pod: &Value, annotations: &BTreeMap<String, String>) -> Vec<String> {
     }
 }
 
+/// The named or host ports of the pod's containers and init containers.
 fn ports(pod: &Value) -> Vec<WorkloadEndpointPort> {
-    let mut out = Vec::new();
-    for list in ["containers", "initContainers"] {
-        for c in pod
-            .pointer(&format!("/spec/{list}"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for p in c
-                .get("ports")
+    ["containers", "initContainers"]
+        .iter()
+        .flat_map(|list| {
+            pod.pointer(&format!("/spec/{list}"))
                 .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let num = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
-                let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
-                let (port, host_port) = (num("containerPort"), num("hostPort"));
-                if port == 0 || (host_port == 0 && name.is_empty()) {
-                    continue;
-                }
-                let protocol = match p
-                    .get("protocol")
-                    .and_then(Value::as_str)
-                    .unwrap_or("TCP")
-                    .to_ascii_uppercase()
-                    .as_str()
-                {
-                    "" | "TCP" => "TCP",
-                    "UDP" => "UDP",
-                    "SCTP" => "SCTP",
-                    _ => continue,
-                };
-                out.push(WorkloadEndpointPort {
-                    name: name.to_string(),
-                    protocol: Value::String(protocol.into()),
-                    port,
-                    host_port,
-                    host_ip: p
-                        .get("hostIP")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string(),
-                });
-            }
-        }
+        })
+        .flatten()
+        .flat_map(|c| c.get("ports").and_then(Value::as_array))
+        .flatten()
+        .filter_map(container_port)
+        .collect()
+}
+
+/// The endpoint port of one of a container's `ports`: `None` for a port Calico leaves out
+/// (no number, neither named nor a host port, a protocol it does not know).
+pub fn container_port(p: &Value) -> Option<WorkloadEndpointPort> {
+    let num = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
+    let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
+    let (port, host_port) = (num("containerPort"), num("hostPort"));
+    if port == 0 || (host_port == 0 && name.is_empty()) {
+        return None;
     }
-    out
+    let protocol = match p
+        .get("protocol")
+        .and_then(Value::as_str)
+        .unwrap_or("TCP")
+        .to_ascii_uppercase()
+        .as_str()
+    {
+        "" | "TCP" => "TCP",
+        "UDP" => "UDP",
+        "SCTP" => "SCTP",
+        _ => return None,
+    };
+    Some(WorkloadEndpointPort {
+        name: name.to_string(),
+        protocol: Value::String(protocol.into()),
+        port,
+        host_port,
+        host_ip: p
+            .get("hostIP")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+    })
 }
 
 /// The endpoint Calico derives from `pod`; `Err` when it cannot be named (no node yet:
@@ -221,16 +211,10 @@ pub fn to_wep(pod: &Value) -> Result<WorkloadEndpoint, String> {
         kind: "WorkloadEndpoint".into(),
         api_version: API_VERSION.into(),
         metadata: ObjectMeta {
-            name: wep_name(node, ORCH_K8S, name, ENDPOINT)?,
             generate_name: text(pod, "/metadata/generateName").into(),
             namespace: ns.into(),
-            uid: text(pod, "/metadata/uid").into(),
-            creation_timestamp: pod
-                .pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .map(str::to_string),
             labels,
-            ..ObjectMeta::default()
+            ..derived_meta(wep_name(node, ORCH_K8S, name, ENDPOINT)?, &pod["metadata"])
         },
         spec: WorkloadEndpointSpec {
             orchestrator: ORCH_K8S.into(),

@@ -5,7 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::resources::{rule_allow, ObjectMeta, API_VERSION};
+use super::meta::derived_meta;
+use crate::resources::{rule_allow, API_VERSION};
 
 pub const NAMESPACE_PREFIX: &str = "kns.";
 pub const SERVICE_ACCOUNT_PREFIX: &str = "ksa.";
@@ -64,19 +65,7 @@ pub fn to_profile(source: &Source, obj: &Value) -> Value {
             labels.insert(format!("{prefix}{k}"), v.clone());
         }
     }
-    let metadata = ObjectMeta {
-        name,
-        uid: meta
-            .get("uid")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .into(),
-        creation_timestamp: meta
-            .get("creationTimestamp")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        ..ObjectMeta::default()
-    };
+    let metadata = derived_meta(name, &meta);
     let mut spec = json!({ "labelsToApply": labels });
     if rules {
         spec["ingress"] = json!([rule_allow()]);

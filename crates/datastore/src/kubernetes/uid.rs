@@ -4,28 +4,15 @@
 //! custom resource's for a precondition. A UID that is not a UUID passes through unchanged.
 
 pub fn convert_uid(uid: &str) -> String {
-    let hex: String = uid.chars().filter(|c| *c != '-').collect();
-    if hex.len() != 32 || uid.len() != 36 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+    let Some(mut bytes) = crate::uuid::parse(uid) else {
         return uid.to_string();
-    }
-    let mut bytes = [0u8; 16];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
-    }
+    };
     for (i, b) in bytes.iter_mut().enumerate() {
         if i != 6 && i != 8 {
             *b = b.reverse_bits();
         }
     }
-    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::uuid::format(&bytes)
 }
 
 #[cfg(test)]
