@@ -141,6 +141,24 @@ impl Builder {
         self.insert_v6(chain, table, pos, params);
     }
 
+    /// A rule for one family: IPv6 when `v6`.
+    pub fn append_family(&mut self, v6: bool, chain: &str, table: &str, params: &[&str]) {
+        if v6 {
+            self.append_v6(chain, table, params)
+        } else {
+            self.append_v4(chain, table, params)
+        }
+    }
+
+    /// An inserted rule for one family: IPv6 when `v6`.
+    pub fn insert_family(&mut self, v6: bool, chain: &str, table: &str, pos: u32, p: &[&str]) {
+        if v6 {
+            self.insert_v6(chain, table, pos, p)
+        } else {
+            self.insert_v4(chain, table, pos, p)
+        }
+    }
+
     /// A rule for both families whose [`IP_VERSION_SPECIFIC`] word is `v4` or `v6`.
     pub fn append_versioned(&mut self, v4: &str, v6: &str, chain: &str, table: &str, p: &[&str]) {
         let p4 = versioned(v4, p);

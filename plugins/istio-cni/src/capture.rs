@@ -246,177 +246,40 @@ pub fn build(cfg: &Config) -> Result<Builder, CaptureError> {
 
     let include_loopback = v4_include.has_loopback || v6_include.has_loopback;
     let dns_dports = format!("53,{}", cfg.inbound_tunnel_port);
-    for uid in split(&cfg.proxy_uid) {
-        if redirect_dns {
-            b.append_versioned(
-                loopback,
-                "::1/128",
+    // The proxy's own traffic, by uid, then by gid. Upstream keeps DNS out of the first rule
+    // only for uids.
+    for (flag, ids, vip_skips_dns) in [
+        ("--uid-owner", &cfg.proxy_uid, redirect_dns),
+        ("--gid-owner", &cfg.proxy_gid, false),
+    ] {
+        for id in split(ids) {
+            // An app calling itself through a service VIP goes through the proxy both ways
+            // (appN => Envoy (client) => Envoy (server) => appN).
+            let mut params = vec!["-o", "lo", "!", "-d", VS, "-p", "tcp"];
+            if vip_skips_dns {
+                params.extend(["-m", "multiport", "!", "--dports", dns_dports.as_str()]);
+            } else {
+                params.extend(["!", "--dport", cfg.inbound_tunnel_port.as_str()]);
+            }
+            params.extend(["-m", "owner", flag, id, "-j", ISTIO_IN_REDIRECT]);
+            b.append_versioned(loopback, "::1/128", ISTIO_OUTPUT, "nat", &params);
+            // An app calling itself by its endpoint address over lo does not (DNS excepted
+            // while DNS is redirected).
+            if !include_loopback {
+                let mut params = vec!["-o", "lo"];
+                if redirect_dns {
+                    params.extend(["-p", "tcp", "!", "--dport", "53"]);
+                }
+                params.extend(["-m", "owner", "!", flag, id, "-j", "RETURN"]);
+                b.append(ISTIO_OUTPUT, "nat", &params);
+            }
+            // No loops: the proxy's other traffic never goes back into the proxy.
+            b.append(
                 ISTIO_OUTPUT,
                 "nat",
-                &[
-                    "-o",
-                    "lo",
-                    "!",
-                    "-d",
-                    VS,
-                    "-p",
-                    "tcp",
-                    "-m",
-                    "multiport",
-                    "!",
-                    "--dports",
-                    &dns_dports,
-                    "-m",
-                    "owner",
-                    "--uid-owner",
-                    uid,
-                    "-j",
-                    ISTIO_IN_REDIRECT,
-                ],
-            );
-        } else {
-            b.append_versioned(
-                loopback,
-                "::1/128",
-                ISTIO_OUTPUT,
-                "nat",
-                &[
-                    "-o",
-                    "lo",
-                    "!",
-                    "-d",
-                    VS,
-                    "-p",
-                    "tcp",
-                    "!",
-                    "--dport",
-                    &cfg.inbound_tunnel_port,
-                    "-m",
-                    "owner",
-                    "--uid-owner",
-                    uid,
-                    "-j",
-                    ISTIO_IN_REDIRECT,
-                ],
+                &["-m", "owner", flag, id, "-j", "RETURN"],
             );
         }
-        if !include_loopback {
-            if redirect_dns {
-                b.append(
-                    ISTIO_OUTPUT,
-                    "nat",
-                    &[
-                        "-o",
-                        "lo",
-                        "-p",
-                        "tcp",
-                        "!",
-                        "--dport",
-                        "53",
-                        "-m",
-                        "owner",
-                        "!",
-                        "--uid-owner",
-                        uid,
-                        "-j",
-                        "RETURN",
-                    ],
-                );
-            } else {
-                b.append(
-                    ISTIO_OUTPUT,
-                    "nat",
-                    &[
-                        "-o",
-                        "lo",
-                        "-m",
-                        "owner",
-                        "!",
-                        "--uid-owner",
-                        uid,
-                        "-j",
-                        "RETURN",
-                    ],
-                );
-            }
-        }
-        b.append(
-            ISTIO_OUTPUT,
-            "nat",
-            &["-m", "owner", "--uid-owner", uid, "-j", "RETURN"],
-        );
-    }
-
-    for gid in split(&cfg.proxy_gid) {
-        b.append_versioned(
-            loopback,
-            "::1/128",
-            ISTIO_OUTPUT,
-            "nat",
-            &[
-                "-o",
-                "lo",
-                "!",
-                "-d",
-                VS,
-                "-p",
-                "tcp",
-                "!",
-                "--dport",
-                &cfg.inbound_tunnel_port,
-                "-m",
-                "owner",
-                "--gid-owner",
-                gid,
-                "-j",
-                ISTIO_IN_REDIRECT,
-            ],
-        );
-        if !include_loopback {
-            if redirect_dns {
-                b.append(
-                    ISTIO_OUTPUT,
-                    "nat",
-                    &[
-                        "-o",
-                        "lo",
-                        "-p",
-                        "tcp",
-                        "!",
-                        "--dport",
-                        "53",
-                        "-m",
-                        "owner",
-                        "!",
-                        "--gid-owner",
-                        gid,
-                        "-j",
-                        "RETURN",
-                    ],
-                );
-            } else {
-                b.append(
-                    ISTIO_OUTPUT,
-                    "nat",
-                    &[
-                        "-o",
-                        "lo",
-                        "-m",
-                        "owner",
-                        "!",
-                        "--gid-owner",
-                        gid,
-                        "-j",
-                        "RETURN",
-                    ],
-                );
-            }
-        }
-        b.append(
-            ISTIO_OUTPUT,
-            "nat",
-            &["-m", "owner", "--gid-owner", gid, "-j", "RETURN"],
-        );
     }
 
     // Owner-group filter (ISTIO_OUTBOUND_OWNER_GROUPS[_EXCLUDE]).
@@ -691,25 +554,11 @@ fn inbound(b: &mut Builder, cfg: &Config) {
 
 /// Upstream's `handleOutboundIncludeRules` for one family.
 fn outbound_include(b: &mut Builder, cfg: &Config, range: &NetworkRange, v6: bool) {
-    let append = |b: &mut Builder, chain: &str, table: &str, p: &[&str]| {
-        if v6 {
-            b.append_v6(chain, table, p)
-        } else {
-            b.append_v4(chain, table, p)
-        }
-    };
-    let insert = |b: &mut Builder, chain: &str, table: &str, pos: u32, p: &[&str]| {
-        if v6 {
-            b.insert_v6(chain, table, pos, p)
-        } else {
-            b.insert_v4(chain, table, pos, p)
-        }
-    };
     if range.wildcard {
-        append(b, ISTIO_OUTPUT, "nat", &["-j", ISTIO_REDIRECT]);
+        b.append_family(v6, ISTIO_OUTPUT, "nat", &["-j", ISTIO_REDIRECT]);
         for nic in split(&cfg.reroute_virtual_interfaces) {
-            insert(
-                b,
+            b.insert_family(
+                v6,
                 "PREROUTING",
                 "nat",
                 1,
@@ -719,15 +568,15 @@ fn outbound_include(b: &mut Builder, cfg: &Config, range: &NetworkRange, v6: boo
     } else {
         for cidr in &range.cidrs {
             for nic in split(&cfg.reroute_virtual_interfaces) {
-                insert(
-                    b,
+                b.insert_family(
+                    v6,
                     "PREROUTING",
                     "nat",
                     1,
                     &["-i", nic, "-d", cidr, "-j", ISTIO_REDIRECT],
                 );
             }
-            append(b, ISTIO_OUTPUT, "nat", &["-d", cidr, "-j", ISTIO_REDIRECT]);
+            b.append_family(v6, ISTIO_OUTPUT, "nat", &["-d", cidr, "-j", ISTIO_REDIRECT]);
         }
     }
 }
@@ -748,121 +597,39 @@ fn intercept_filter(include: &str, exclude: &str) -> (Vec<String>, bool) {
 fn dns(b: &mut Builder, cfg: &Config) {
     b.append("OUTPUT", "raw", &["-j", ISTIO_OUTPUT_DNS]);
     let all = cfg.capture_all_dns;
-    if all || !cfg.dns_servers_v4.is_empty() {
-        b.append_v4(ISTIO_OUTPUT, "nat", &["-j", ISTIO_OUTPUT_DNS]);
-    }
-    if all || !cfg.dns_servers_v6.is_empty() {
-        b.append_v6(ISTIO_OUTPUT, "nat", &["-j", ISTIO_OUTPUT_DNS]);
+    // Each family's servers, with the prefix length of one address.
+    let families = [
+        (false, &cfg.dns_servers_v4, 32),
+        (true, &cfg.dns_servers_v6, 128),
+    ];
+    for (v6, servers, _) in families {
+        if all || !servers.is_empty() {
+            b.append_family(v6, ISTIO_OUTPUT, "nat", &["-j", ISTIO_OUTPUT_DNS]);
+        }
     }
     let p = DNS_LISTENER_PORT;
-    if all {
-        b.append(
-            ISTIO_OUTPUT_DNS,
-            "nat",
-            &[
-                "-p",
-                "tcp",
-                "--dport",
-                "53",
-                "-j",
-                "REDIRECT",
-                "--to-ports",
-                p,
-            ],
-        );
-    } else {
-        for s in &cfg.dns_servers_v4 {
-            let d = format!("{s}/32");
-            b.append_v4(
+    // TCP, then UDP; upstream spells the UDP redirect's flag `--to-port`.
+    for (proto, to_ports) in [("tcp", "--to-ports"), ("udp", "--to-port")] {
+        if all {
+            b.append(
                 ISTIO_OUTPUT_DNS,
                 "nat",
-                &[
-                    "-p",
-                    "tcp",
-                    "--dport",
-                    "53",
-                    "-d",
-                    &d,
-                    "-j",
-                    "REDIRECT",
-                    "--to-ports",
-                    p,
-                ],
+                &["-p", proto, "--dport", "53", "-j", "REDIRECT", to_ports, p],
             );
+            continue;
         }
-        for s in &cfg.dns_servers_v6 {
-            let d = format!("{s}/128");
-            b.append_v6(
-                ISTIO_OUTPUT_DNS,
-                "nat",
-                &[
-                    "-p",
-                    "tcp",
-                    "--dport",
-                    "53",
-                    "-d",
-                    &d,
-                    "-j",
-                    "REDIRECT",
-                    "--to-ports",
-                    p,
-                ],
-            );
-        }
-    }
-    if all {
-        b.append(
-            ISTIO_OUTPUT_DNS,
-            "nat",
-            &[
-                "-p",
-                "udp",
-                "--dport",
-                "53",
-                "-j",
-                "REDIRECT",
-                "--to-port",
-                p,
-            ],
-        );
-    } else {
-        for s in &cfg.dns_servers_v4 {
-            let d = format!("{s}/32");
-            b.append_v4(
-                ISTIO_OUTPUT_DNS,
-                "nat",
-                &[
-                    "-p",
-                    "udp",
-                    "--dport",
-                    "53",
-                    "-d",
-                    &d,
-                    "-j",
-                    "REDIRECT",
-                    "--to-port",
-                    p,
-                ],
-            );
-        }
-        for s in &cfg.dns_servers_v6 {
-            let d = format!("{s}/128");
-            b.append_v6(
-                ISTIO_OUTPUT_DNS,
-                "nat",
-                &[
-                    "-p",
-                    "udp",
-                    "--dport",
-                    "53",
-                    "-d",
-                    &d,
-                    "-j",
-                    "REDIRECT",
-                    "--to-port",
-                    p,
-                ],
-            );
+        for (v6, servers, bits) in families {
+            for s in servers {
+                let d = format!("{s}/{bits}");
+                b.append_family(
+                    v6,
+                    ISTIO_OUTPUT_DNS,
+                    "nat",
+                    &[
+                        "-p", proto, "--dport", "53", "-d", &d, "-j", "REDIRECT", to_ports, p,
+                    ],
+                );
+            }
         }
     }
 
@@ -902,45 +669,29 @@ fn dns(b: &mut Builder, cfg: &Config) {
             &["-p", "udp", "--sport", "53", "-j", "CT", "--zone", "1"],
         );
     } else {
-        if !cfg.dns_servers_v4.is_empty() {
-            b.append_v4("PREROUTING", "raw", &["-j", ISTIO_INBOUND]);
-        }
-        for s in &cfg.dns_servers_v4 {
-            let a = format!("{s}/32");
-            b.append_v4(
-                ISTIO_OUTPUT_DNS,
-                "raw",
-                &[
-                    "-p", "udp", "--dport", "53", "-d", &a, "-j", "CT", "--zone", "2",
-                ],
-            );
-            b.append_v4(
-                ISTIO_INBOUND,
-                "raw",
-                &[
-                    "-p", "udp", "--sport", "53", "-s", &a, "-j", "CT", "--zone", "1",
-                ],
-            );
-        }
-        if !cfg.dns_servers_v6.is_empty() {
-            b.append_v6("PREROUTING", "raw", &["-j", ISTIO_INBOUND]);
-        }
-        for s in &cfg.dns_servers_v6 {
-            let a = format!("{s}/128");
-            b.append_v6(
-                ISTIO_OUTPUT_DNS,
-                "raw",
-                &[
-                    "-p", "udp", "--dport", "53", "-d", &a, "-j", "CT", "--zone", "2",
-                ],
-            );
-            b.append_v6(
-                ISTIO_INBOUND,
-                "raw",
-                &[
-                    "-p", "udp", "--sport", "53", "-s", &a, "-j", "CT", "--zone", "1",
-                ],
-            );
+        for (v6, servers, bits) in families {
+            if !servers.is_empty() {
+                b.append_family(v6, "PREROUTING", "raw", &["-j", ISTIO_INBOUND]);
+            }
+            for s in servers {
+                let a = format!("{s}/{bits}");
+                b.append_family(
+                    v6,
+                    ISTIO_OUTPUT_DNS,
+                    "raw",
+                    &[
+                        "-p", "udp", "--dport", "53", "-d", &a, "-j", "CT", "--zone", "2",
+                    ],
+                );
+                b.append_family(
+                    v6,
+                    ISTIO_INBOUND,
+                    "raw",
+                    &[
+                        "-p", "udp", "--sport", "53", "-s", &a, "-j", "CT", "--zone", "1",
+                    ],
+                );
+            }
         }
     }
 }
