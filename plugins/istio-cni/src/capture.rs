@@ -246,40 +246,35 @@ pub fn build(cfg: &Config) -> Result<Builder, CaptureError> {
 
     let include_loopback = v4_include.has_loopback || v6_include.has_loopback;
     let dns_dports = format!("53,{}", cfg.inbound_tunnel_port);
-    // The proxy's own traffic, by uid, then by gid. Upstream keeps DNS out of the first rule
-    // only for uids.
-    for (flag, ids, vip_skips_dns) in [
-        ("--uid-owner", &cfg.proxy_uid, redirect_dns),
-        ("--gid-owner", &cfg.proxy_gid, false),
-    ] {
-        for id in split(ids) {
-            // An app calling itself through a service VIP goes through the proxy both ways
-            // (appN => Envoy (client) => Envoy (server) => appN).
-            let mut params = vec!["-o", "lo", "!", "-d", VS, "-p", "tcp"];
-            if vip_skips_dns {
-                params.extend(["-m", "multiport", "!", "--dports", dns_dports.as_str()]);
-            } else {
-                params.extend(["!", "--dport", cfg.inbound_tunnel_port.as_str()]);
-            }
-            params.extend(["-m", "owner", flag, id, "-j", ISTIO_IN_REDIRECT]);
-            b.append_versioned(loopback, "::1/128", ISTIO_OUTPUT, "nat", &params);
-            // An app calling itself by its endpoint address over lo does not (DNS excepted
-            // while DNS is redirected).
-            if !include_loopback {
-                let mut params = vec!["-o", "lo"];
-                if redirect_dns {
-                    params.extend(["-p", "tcp", "!", "--dport", "53"]);
-                }
-                params.extend(["-m", "owner", "!", flag, id, "-j", "RETURN"]);
-                b.append(ISTIO_OUTPUT, "nat", &params);
-            }
-            // No loops: the proxy's other traffic never goes back into the proxy.
-            b.append(
-                ISTIO_OUTPUT,
-                "nat",
-                &["-m", "owner", flag, id, "-j", "RETURN"],
-            );
+    // The proxy's own traffic. Upstream keeps DNS out of the first rule only for uids.
+    for (flag, id) in proxy_owners(cfg) {
+        let vip_skips_dns = redirect_dns && flag == UID_OWNER;
+        // An app calling itself through a service VIP goes through the proxy both ways
+        // (appN => Envoy (client) => Envoy (server) => appN).
+        let mut params = vec!["-o", "lo", "!", "-d", VS, "-p", "tcp"];
+        if vip_skips_dns {
+            params.extend(["-m", "multiport", "!", "--dports", dns_dports.as_str()]);
+        } else {
+            params.extend(["!", "--dport", cfg.inbound_tunnel_port.as_str()]);
         }
+        params.extend(["-m", "owner", flag, id, "-j", ISTIO_IN_REDIRECT]);
+        b.append_versioned(loopback, "::1/128", ISTIO_OUTPUT, "nat", &params);
+        // An app calling itself by its endpoint address over lo does not (DNS excepted
+        // while DNS is redirected).
+        if !include_loopback {
+            let mut params = vec!["-o", "lo"];
+            if redirect_dns {
+                params.extend(["-p", "tcp", "!", "--dport", "53"]);
+            }
+            params.extend(["-m", "owner", "!", flag, id, "-j", "RETURN"]);
+            b.append(ISTIO_OUTPUT, "nat", &params);
+        }
+        // No loops: the proxy's other traffic never goes back into the proxy.
+        b.append(
+            ISTIO_OUTPUT,
+            "nat",
+            &["-m", "owner", flag, id, "-j", "RETURN"],
+        );
     }
 
     // Owner-group filter (ISTIO_OUTBOUND_OWNER_GROUPS[_EXCLUDE]).
@@ -354,35 +349,30 @@ pub fn build(cfg: &Config) -> Result<Builder, CaptureError> {
                 "-p", "tcp", "-o", "lo", "-m", "mark", "--mark", mark, "-j", "RETURN",
             ],
         );
-        for (flag, ids) in [
-            ("--uid-owner", &cfg.proxy_uid),
-            ("--gid-owner", &cfg.proxy_gid),
-        ] {
-            for id in split(ids) {
-                b.append_versioned(
-                    loopback,
-                    "::1/128",
-                    "OUTPUT",
-                    "mangle",
-                    &[
-                        "!",
-                        "-d",
-                        VS,
-                        "-p",
-                        "tcp",
-                        "-o",
-                        "lo",
-                        "-m",
-                        "owner",
-                        flag,
-                        id,
-                        "-j",
-                        "MARK",
-                        "--set-mark",
-                        OUTBOUND_MARK,
-                    ],
-                );
-            }
+        for (flag, id) in proxy_owners(cfg) {
+            b.append_versioned(
+                loopback,
+                "::1/128",
+                "OUTPUT",
+                "mangle",
+                &[
+                    "!",
+                    "-d",
+                    VS,
+                    "-p",
+                    "tcp",
+                    "-o",
+                    "lo",
+                    "-m",
+                    "owner",
+                    flag,
+                    id,
+                    "-j",
+                    "MARK",
+                    "--set-mark",
+                    OUTBOUND_MARK,
+                ],
+            );
         }
         b.append(
             "OUTPUT",
@@ -446,6 +436,18 @@ pub fn build(cfg: &Config) -> Result<Builder, CaptureError> {
         );
     }
     Ok(b)
+}
+
+const UID_OWNER: &str = "--uid-owner";
+
+/// The proxy's identities as owner matches: `--uid-owner` with each of its uids, then
+/// `--gid-owner` with each of its gids (upstream's order).
+fn proxy_owners(cfg: &Config) -> Vec<(&'static str, &str)> {
+    let uids = split(&cfg.proxy_uid).into_iter().map(|id| (UID_OWNER, id));
+    let gids = split(&cfg.proxy_gid)
+        .into_iter()
+        .map(|id| ("--gid-owner", id));
+    uids.chain(gids).collect()
 }
 
 /// Upstream's `handleInboundPortsInclude`.
@@ -634,27 +636,21 @@ fn dns(b: &mut Builder, cfg: &Config) {
     }
 
     // Conntrack zones: the proxy's upstream queries in zone 1, its answers to apps in zone 2.
-    for (flag, ids) in [
-        ("--uid-owner", &cfg.proxy_uid),
-        ("--gid-owner", &cfg.proxy_gid),
-    ] {
-        for id in split(ids) {
-            b.append(
-                ISTIO_OUTPUT_DNS,
-                "raw",
-                &[
-                    "-p", "udp", "--dport", "53", "-m", "owner", flag, id, "-j", "CT", "--zone",
-                    "1",
-                ],
-            );
-            b.append(
-                ISTIO_OUTPUT_DNS,
-                "raw",
-                &[
-                    "-p", "udp", "--sport", p, "-m", "owner", flag, id, "-j", "CT", "--zone", "2",
-                ],
-            );
-        }
+    for (flag, id) in proxy_owners(cfg) {
+        b.append(
+            ISTIO_OUTPUT_DNS,
+            "raw",
+            &[
+                "-p", "udp", "--dport", "53", "-m", "owner", flag, id, "-j", "CT", "--zone", "1",
+            ],
+        );
+        b.append(
+            ISTIO_OUTPUT_DNS,
+            "raw",
+            &[
+                "-p", "udp", "--sport", p, "-m", "owner", flag, id, "-j", "CT", "--zone", "2",
+            ],
+        );
     }
     if all {
         b.append("PREROUTING", "raw", &["-j", ISTIO_INBOUND]);
