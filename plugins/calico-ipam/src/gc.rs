@@ -16,6 +16,7 @@ use crate::config;
 
 pub fn run(args: &CmdArgs) -> Result<(), CniError> {
     let (conf, raw) = config::parse(&args.stdin_data)?;
+    crate::start_logging(&raw)?;
     let net = NetConf::parse(&args.stdin_data)
         .map_err(|e| CniError::internal(format!("failed to load netconf: {e}")))?;
     let Some(valid) = net.gc_valid_attachments() else {

@@ -7,6 +7,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
+use calicolog::{error, info};
+
 pub const DEFAULT_LOCK_FILE: &str = "/var/run/calico/ipam.lock";
 
 /// How long the IPAM work under the lock may take: Calico's context, started once the lock is
@@ -14,7 +16,15 @@ pub const DEFAULT_LOCK_FILE: &str = "/var/run/calico/ipam.lock";
 pub const IPAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Held until dropped (closing the descriptor drops the flock).
-pub struct HostLock(#[allow(dead_code)] Option<File>);
+pub struct HostLock(Option<File>);
+
+impl Drop for HostLock {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            info!("Released host-wide IPAM lock.");
+        }
+    }
+}
 
 /// Takes the host lock, then starts the datastore's 90 s deadline.
 pub fn acquire(path: &str, ds: &datastore::Datastore) -> HostLock {
@@ -24,6 +34,16 @@ pub fn acquire(path: &str, ds: &datastore::Datastore) -> HostLock {
 }
 
 fn acquire_lock(path: &str) -> HostLock {
+    info!("About to acquire host-wide IPAM lock.");
+    let lock = try_lock(path);
+    match lock.0 {
+        Some(_) => info!("Acquired host-wide IPAM lock."),
+        None => error!("Failed to grab IPAM lock, may contend for datastore updates"),
+    }
+    lock
+}
+
+fn try_lock(path: &str) -> HostLock {
     let path = if path.is_empty() {
         DEFAULT_LOCK_FILE
     } else {

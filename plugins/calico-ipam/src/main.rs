@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use calicolog::{debug, info};
 use datastore::batch::Read;
 use datastore::model::{ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP};
 use datastore::resources::{Node, NodeSpec};
@@ -34,9 +35,11 @@ impl Plugin for CalicoIpam {
     fn add(&self, args: &CmdArgs) -> Result<CniResult, CniError> {
         let (conf, raw) = config::parse(&args.stdin_data)?;
         let node = conf.nodename();
+        start_logging(&raw)?;
         let ds = open(&raw, &node)?;
         let cni_args = config::args(&args.args)?;
         let handle = format!("{}.{}", conf.name, args.container_id);
+        let ids = format!("ContainerID={:?} HandleID={handle:?}", args.container_id);
         let mut attrs = BTreeMap::from([
             (ATTR_NODE.to_string(), node.clone()),
             (
@@ -51,6 +54,7 @@ impl Plugin for CalicoIpam {
         let ipam = Ipam::new(&ds);
         let ips: Vec<IpNetwork> = match cni_args.ip {
             Some(ip) => {
+                info!("Calico CNI IPAM request IP: {ip} {ids}");
                 let _lock = lock::acquire(&conf.ipam_lock_file, &ds);
                 upgrade::maybe_upgrade_host(&conf.ipam_lock_file, &ds, &node)
                     .map_err(|e| e.to_cni())?;
@@ -58,8 +62,17 @@ impl Plugin for CalicoIpam {
                     .map_err(|e| e.to_cni())?;
                 vec![IpNetwork::from(ip)]
             }
-            None => auto_assign(&ipam, &conf, &ds, handle, attrs, node, &cni_args.namespace)?,
+            None => {
+                let (num4, num6) = (conf.num4(), conf.num6());
+                info!("Calico CNI IPAM request count IPv4={num4} IPv6={num6} {ids}");
+                debug!("Calico CNI IPAM handle={handle} {ids}");
+                auto_assign(&ipam, &conf, &ds, handle, attrs, node, &cni_args.namespace)?
+            }
         };
+        debug!(
+            "IPAM Result ips={:?} {ids}",
+            ips.iter().map(ToString::to_string).collect::<Vec<_>>()
+        );
         let result = v100::Result100 {
             cni_version: v100::IMPLEMENTED.into(),
             interfaces: Vec::new(),
@@ -82,6 +95,7 @@ impl Plugin for CalicoIpam {
 
     fn del(&self, args: &CmdArgs) -> Result<(), CniError> {
         let (conf, raw) = config::parse(&args.stdin_data)?;
+        start_logging(&raw)?;
         let node = conf.nodename();
         let ds = open(&raw, &node)?;
         let cni_args = config::args(&args.args)?;
@@ -101,10 +115,17 @@ impl Plugin for CalicoIpam {
         )
         .map_err(|e| e.to_cni())?;
         for handle in handles {
+            let ids = format!("ContainerID={:?} HandleID={handle:?}", args.container_id);
+            info!("Releasing address using handle {ids}");
             match ipam.release_by_handle(&handle) {
-                Ok(()) => {}
-                Err(e) if e.is_not_found() => {}
-                Err(e) => return Err(e.to_cni()),
+                Ok(()) => info!("Released address using handle {ids}"),
+                Err(e) if e.is_not_found() => {
+                    debug!("Asked to release address but it doesn't exist. Ignoring {ids}")
+                }
+                Err(e) => {
+                    calicolog::error!("Failed to release address: {e} {ids}");
+                    return Err(e.to_cni());
+                }
             }
         }
         Ok(())
@@ -152,8 +173,14 @@ fn auto_assign(
     };
     let (v4, v6) = {
         let _lock = lock::acquire(&conf.ipam_lock_file, ds);
+        info!("Auto assigning IP");
         ipam.auto_assign(&args).map_err(|e| e.to_cni())?
     };
+    info!(
+        "Calico CNI IPAM assigned addresses IPv4={:?} IPv6={:?}",
+        v4.ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        v6.ips.iter().map(ToString::to_string).collect::<Vec<_>>()
+    );
     let release = |ips: &[IpNetwork]| {
         let addrs: Vec<IpAddr> = ips.iter().map(IpNetwork::ip).collect();
         // Best effort, as in Calico: the DEL by handle frees anything left.
@@ -218,6 +245,16 @@ fn namespace_labels(
             })
             .unwrap_or_default())
     }))
+}
+
+/// Calico's `ConfigureLogging`: calico-ipam reads the same `log_*` keys as calico and writes
+/// to the same file. The keys are decoded from the NetConf as Go decodes `types.NetConf`
+/// (case-insensitive; a key of the wrong type fails the load).
+pub(crate) fn start_logging(raw: &serde_json::Value) -> Result<(), CniError> {
+    let settings: calicolog::Settings = libcni::gojson::from_value(raw)
+        .map_err(|e| CniError::internal(format!("failed to load netconf: {e}")))?;
+    calicolog::init("ipam", &settings);
+    Ok(())
 }
 
 /// Opens the datastore the NetConf names. On the local store (one machine, no calico-node) the

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use calicolog::info;
 use datastore::batch::Read;
 use datastore::resources::{
     rule_allow, ClusterInformationSpec, IpNat, Profile, ProfileSpec, Rule, WorkloadEndpoint,
@@ -18,7 +19,6 @@ use serde_json::json;
 
 use crate::context::{ds_err, Context, Verb};
 use crate::dataplane::{self, Request};
-use crate::logging::info;
 use crate::names::{self, ORCH_K8S};
 use crate::{ipam, k8s_add, mesos, readiness};
 

@@ -6,12 +6,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use calicolog::{debug, warning};
 use ipnetwork::IpNetwork;
 use libcni::types::v100::Result100;
 use libcni::{code, CniError};
 use netkit::{IpFamily, NetNs, NetkitError, Netlink, Route, SCOPE_LINK};
-
-use crate::logging::{debug, warning};
 
 pub const HOST_MAC: [u8; 6] = [0xee; 6];
 pub const HOST_MAC_TEXT: &str = "ee:ee:ee:ee:ee:ee";

@@ -2,6 +2,7 @@
 //! endpoint (kept when it belongs to a newer sandbox), the interface, then IPAM. A missing
 //! netns, link or endpoint is success, so DEL is idempotent.
 
+use calicolog::info;
 use datastore::resources::WorkloadEndpointSpec;
 use datastore::ResourceKey;
 use libcni::{code, CmdArgs, CniError};
@@ -9,7 +10,6 @@ use libcni::{code, CmdArgs, CniError};
 use crate::context::{ds_err, Context, Verb};
 use crate::dataplane;
 use crate::ipam;
-use crate::logging::info;
 use crate::names::ORCH_K8S;
 
 pub fn del(args: &CmdArgs) -> Result<(), CniError> {

@@ -3,13 +3,13 @@
 //! `cni.dev/valid-attachments` are deleted. STATUS: the datastore must be ready and the IPAM
 //! plugin must say it is.
 
+use calicolog::info;
 use datastore::resources::WorkloadEndpointSpec;
 use datastore::{ResourceKey, ResourceList};
 use libcni::runtime::delegate;
 use libcni::{code, CmdArgs, CniError, NetConf};
 
 use crate::context::{ds_err, Context, Verb};
-use crate::logging::info;
 use crate::names::ORCH_K8S;
 
 pub fn gc(args: &CmdArgs) -> Result<(), CniError> {

@@ -1,11 +1,11 @@
 //! IPAM delegation through CNI_PATH with the plugin's own stdin and environment.
 
+use calicolog::warning;
 use libcni::runtime::delegate;
 use libcni::types::v100::Result100;
 use libcni::{code, CmdArgs, CniError};
 
 use crate::config::NetConf;
-use crate::logging::warning;
 
 pub fn add(conf: &NetConf, args: &CmdArgs, stdin: &[u8]) -> Result<Result100, CniError> {
     let r = delegate::delegate_add(&conf.ipam.ipam_type, stdin, args)?;

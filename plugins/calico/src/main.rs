@@ -14,7 +14,6 @@ mod grpc;
 mod ipam;
 mod k8s;
 mod k8s_add;
-mod logging;
 mod mesos;
 mod names;
 mod policy_wait;

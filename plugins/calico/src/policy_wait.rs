@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use calicolog::warning;
 use libcni::{code, CniError};
 
-use crate::logging::warning;
 use crate::names::Identifiers;
 
 /// Go's `url.PathEscape`.
