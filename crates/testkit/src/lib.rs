@@ -28,7 +28,7 @@ pub use kubeapi::{
 pub use local_store::{kv_entry, kv_files};
 pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
-pub use pki::{issue, make_pki, openssl, sign, sign_subject, TlsFiles};
+pub use pki::{ec_key, issue, make_pki, openssl, sign, sign_subject, TlsFiles};
 pub use plugin::{Invocation, PluginRun};
 pub use private_dir::{PrivateDirLauncher, PrivateEntry};
 pub use root::require_root;

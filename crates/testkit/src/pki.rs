@@ -23,21 +23,7 @@ pub fn make_pki(dir: &Path) -> TlsFiles {
          basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n",
     )
     .expect("write the certificate extensions");
-    let ec_key = |out: &str| {
-        openssl(
-            dir,
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-out",
-                out,
-            ],
-        )
-    };
-    ec_key("ca.key");
+    ec_key(dir, "ca.key");
     openssl(
         dir,
         &[
@@ -54,7 +40,7 @@ pub fn make_pki(dir: &Path) -> TlsFiles {
             "ca.pem",
         ],
     );
-    ec_key("etcd.key");
+    ec_key(dir, "etcd.key");
     sign(dir, "etcd.key", "127.0.0.1", "etcd.pem");
     TlsFiles {
         ca: dir.join("ca.pem"),
@@ -76,18 +62,7 @@ pub fn sign(dir: &Path, key: &str, cn: &str, cert: &str) {
 pub fn issue(dir: &Path, name: &str, subject: &str) -> TlsFiles {
     let key = format!("{name}.key");
     let cert = format!("{name}.pem");
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &key,
-        ],
-    );
+    ec_key(dir, &key);
     sign_subject(dir, &key, subject, &cert);
     TlsFiles {
         ca: dir.join("ca.pem"),
@@ -121,6 +96,22 @@ pub fn sign_subject(dir: &Path, key: &str, subject: &str, cert: &str) {
             "ext.cnf",
             "-out",
             cert,
+        ],
+    );
+}
+
+/// Makes a new EC P-256 private key, the file `out` in `dir`.
+pub fn ec_key(dir: &Path, out: &str) {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            out,
         ],
     );
 }

@@ -1228,31 +1228,23 @@ pub fn delete(
         .cloned()
         .ok_or_else(|| ApiError::not_found(rd.group, rd.plural, name))?;
     // rest.BeforeDelete: the preconditions, against GroupResource{group, Kind}.
-    if let Some(u) = options
-        .pointer("/preconditions/uid")
-        .and_then(Value::as_str)
-    {
-        let actual = meta_str(&old, "uid");
-        if u != actual {
+    for (field, label, why) in [
+        ("uid", "UID", "deleted and then recreated"),
+        ("resourceVersion", "ResourceVersion", "modified"),
+    ] {
+        let Some(want) = options
+            .pointer(&format!("/preconditions/{field}"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        let actual = meta_str(&old, field);
+        if want != actual {
             return Err(ApiError::conflict(
                 rd.group,
                 rd.kind,
                 name,
-                &format!("the UID in the precondition ({u}) does not match the UID in record ({actual}). The object might have been deleted and then recreated"),
-            ));
-        }
-    }
-    if let Some(rv) = options
-        .pointer("/preconditions/resourceVersion")
-        .and_then(Value::as_str)
-    {
-        let actual = meta_str(&old, "resourceVersion");
-        if rv != actual {
-            return Err(ApiError::conflict(
-                rd.group,
-                rd.kind,
-                name,
-                &format!("the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record ({actual}). The object might have been modified"),
+                &format!("the {label} in the precondition ({want}) does not match the {label} in record ({actual}). The object might have been {why}"),
             ));
         }
     }

@@ -163,18 +163,7 @@ fn server_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
          basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n",
     )
     .expect("write the server certificate extensions");
-    crate::openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "apiserver.key",
-        ],
-    );
+    crate::ec_key(dir, "apiserver.key");
     crate::sign(dir, "apiserver.key", "kube-apiserver", "apiserver.pem");
     (pki.ca, dir.join("apiserver.pem"), dir.join("apiserver.key"))
 }

@@ -87,6 +87,7 @@ impl ResourceDef {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Row {
     group: &'static str,
     version: &'static str,
@@ -123,76 +124,7 @@ const fn core(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-const fn crd(
-    group: &'static str,
-    version: &'static str,
-    plural: &'static str,
-    singular: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-    short_names: &'static [&'static str],
-    schema: &'static str,
-) -> Row {
-    Row {
-        group,
-        version,
-        plural,
-        singular,
-        kind,
-        namespaced,
-        short_names,
-        categories: &[],
-        subresources: &[],
-        schema: Some(schema),
-    }
-}
-
-/// A `crd.projectcalico.org/v1` resource.
-const fn v1crd(
-    plural: &'static str,
-    singular: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-    short_names: &'static [&'static str],
-    schema: &'static str,
-) -> Row {
-    crd(
-        CRD_V1_GROUP,
-        "v1",
-        plural,
-        singular,
-        kind,
-        namespaced,
-        short_names,
-        schema,
-    )
-}
-
-/// A `projectcalico.org/v3` resource.
-const fn v3crd(
-    plural: &'static str,
-    singular: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-    short_names: &'static [&'static str],
-    schema: &'static str,
-) -> Row {
-    crd(
-        V3_GROUP,
-        "v3",
-        plural,
-        singular,
-        kind,
-        namespaced,
-        short_names,
-        schema,
-    )
-}
-
-const PERMISSIVE: &str = include_str!("crds/permissive.json");
-
-const ROWS: &[Row] = &[
+const CORE: &[Row] = &[
     core(
         "namespaces",
         "namespace",
@@ -213,216 +145,179 @@ const ROWS: &[Row] = &[
         &[],
         &["token"],
     ),
-    // crd.projectcalico.org/v1: libcalico-go/config/crd/crd.projectcalico.org_*.yaml
-    v1crd(
+];
+
+/// One of Calico's custom resources, served as `crd.projectcalico.org/v1`
+/// (libcalico-go/config/crd/crd.projectcalico.org_*.yaml) and as `projectcalico.org/v3`
+/// (api/config/crd/projectcalico.org_*.yaml).
+struct CalicoKind {
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+    /// The v3 CRD's short names; the v1 CRDs have none.
+    v3_short_names: &'static [&'static str],
+    /// v3's (plural, singular, kind) where v3 renamed the kind.
+    v3_names: Option<(&'static str, &'static str, &'static str)>,
+    v1_schema: &'static str,
+    v3_schema: &'static str,
+}
+
+impl CalicoKind {
+    fn row(&self, group: &'static str) -> Row {
+        let v1 = group == CRD_V1_GROUP;
+        let (plural, singular, kind) = match self.v3_names {
+            Some(names) if !v1 => names,
+            _ => (self.plural, self.singular, self.kind),
+        };
+        Row {
+            group,
+            version: if v1 { "v1" } else { "v3" },
+            plural,
+            singular,
+            kind,
+            namespaced: self.namespaced,
+            short_names: if v1 { &[] } else { self.v3_short_names },
+            categories: &[],
+            subresources: &[],
+            schema: Some(if v1 { self.v1_schema } else { self.v3_schema }),
+        }
+    }
+}
+
+/// A kind whose CRDs' schemas are checked.
+const fn checked(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    v3_short_names: &'static [&'static str],
+    v1_schema: &'static str,
+    v3_schema: &'static str,
+) -> CalicoKind {
+    CalicoKind {
+        plural,
+        singular,
+        kind,
+        namespaced: false,
+        v3_short_names,
+        v3_names: None,
+        v1_schema,
+        v3_schema,
+    }
+}
+
+/// A kind the plugins never write: any object is accepted.
+const fn permissive(
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> CalicoKind {
+    CalicoKind {
+        plural,
+        singular,
+        kind,
+        namespaced,
+        v3_short_names: &[],
+        v3_names: None,
+        v1_schema: PERMISSIVE,
+        v3_schema: PERMISSIVE,
+    }
+}
+
+const PERMISSIVE: &str = include_str!("crds/permissive.json");
+
+const CALICO: &[CalicoKind] = &[
+    checked(
         "ipamblocks",
         "ipamblock",
         "IPAMBlock",
-        false,
         &[],
         include_str!("crds/v1_ipamblocks.json"),
-    ),
-    v1crd(
-        "blockaffinities",
-        "blockaffinity",
-        "BlockAffinity",
-        false,
-        &[],
-        include_str!("crds/v1_blockaffinities.json"),
-    ),
-    v1crd(
-        "ipamhandles",
-        "ipamhandle",
-        "IPAMHandle",
-        false,
-        &[],
-        include_str!("crds/v1_ipamhandles.json"),
-    ),
-    v1crd(
-        "ipamconfigs",
-        "ipamconfig",
-        "IPAMConfig",
-        false,
-        &[],
-        include_str!("crds/v1_ipamconfigs.json"),
-    ),
-    v1crd(
-        "ippools",
-        "ippool",
-        "IPPool",
-        false,
-        &[],
-        include_str!("crds/v1_ippools.json"),
-    ),
-    v1crd(
-        "ipreservations",
-        "ipreservation",
-        "IPReservation",
-        false,
-        &[],
-        include_str!("crds/v1_ipreservations.json"),
-    ),
-    v1crd(
-        "clusterinformations",
-        "clusterinformation",
-        "ClusterInformation",
-        false,
-        &[],
-        include_str!("crds/v1_clusterinformations.json"),
-    ),
-    v1crd(
-        "felixconfigurations",
-        "felixconfiguration",
-        "FelixConfiguration",
-        false,
-        &[],
-        PERMISSIVE,
-    ),
-    v1crd(
-        "bgpconfigurations",
-        "bgpconfiguration",
-        "BGPConfiguration",
-        false,
-        &[],
-        PERMISSIVE,
-    ),
-    v1crd(
-        "kubecontrollersconfigurations",
-        "kubecontrollersconfiguration",
-        "KubeControllersConfiguration",
-        false,
-        &[],
-        PERMISSIVE,
-    ),
-    v1crd(
-        "networkpolicies",
-        "networkpolicy",
-        "NetworkPolicy",
-        true,
-        &[],
-        PERMISSIVE,
-    ),
-    v1crd(
-        "globalnetworkpolicies",
-        "globalnetworkpolicy",
-        "GlobalNetworkPolicy",
-        false,
-        &[],
-        PERMISSIVE,
-    ),
-    v1crd(
-        "hostendpoints",
-        "hostendpoint",
-        "HostEndpoint",
-        false,
-        &[],
-        PERMISSIVE,
-    ),
-    // projectcalico.org/v3: api/config/crd/projectcalico.org_*.yaml
-    v3crd(
-        "ipamblocks",
-        "ipamblock",
-        "IPAMBlock",
-        false,
-        &[],
         include_str!("crds/v3_ipamblocks.json"),
     ),
-    v3crd(
+    checked(
         "blockaffinities",
         "blockaffinity",
         "BlockAffinity",
-        false,
         &["affinity", "affinities"],
+        include_str!("crds/v1_blockaffinities.json"),
         include_str!("crds/v3_blockaffinities.json"),
     ),
-    v3crd(
+    checked(
         "ipamhandles",
         "ipamhandle",
         "IPAMHandle",
-        false,
         &[],
+        include_str!("crds/v1_ipamhandles.json"),
         include_str!("crds/v3_ipamhandles.json"),
     ),
-    v3crd(
-        "ipamconfigurations",
-        "ipamconfiguration",
-        "IPAMConfiguration",
-        false,
-        &["ipamconfig", "ipamconfigs"],
-        include_str!("crds/v3_ipamconfigurations.json"),
-    ),
-    v3crd(
+    // v1's IPAMConfig is v3's IPAMConfiguration, its old names kept as short names.
+    CalicoKind {
+        v3_names: Some((
+            "ipamconfigurations",
+            "ipamconfiguration",
+            "IPAMConfiguration",
+        )),
+        ..checked(
+            "ipamconfigs",
+            "ipamconfig",
+            "IPAMConfig",
+            &["ipamconfig", "ipamconfigs"],
+            include_str!("crds/v1_ipamconfigs.json"),
+            include_str!("crds/v3_ipamconfigurations.json"),
+        )
+    },
+    checked(
         "ippools",
         "ippool",
         "IPPool",
-        false,
         &[],
+        include_str!("crds/v1_ippools.json"),
         include_str!("crds/v3_ippools.json"),
     ),
-    v3crd(
+    checked(
         "ipreservations",
         "ipreservation",
         "IPReservation",
-        false,
         &[],
+        include_str!("crds/v1_ipreservations.json"),
         include_str!("crds/v3_ipreservations.json"),
     ),
-    v3crd(
+    checked(
         "clusterinformations",
         "clusterinformation",
         "ClusterInformation",
-        false,
         &["clusterinfo", "clusterinfos"],
+        include_str!("crds/v1_clusterinformations.json"),
         include_str!("crds/v3_clusterinformations.json"),
     ),
-    v3crd(
+    permissive(
         "felixconfigurations",
         "felixconfiguration",
         "FelixConfiguration",
         false,
-        &[],
-        PERMISSIVE,
     ),
-    v3crd(
+    permissive(
         "bgpconfigurations",
         "bgpconfiguration",
         "BGPConfiguration",
         false,
-        &[],
-        PERMISSIVE,
     ),
-    v3crd(
+    permissive(
         "kubecontrollersconfigurations",
         "kubecontrollersconfiguration",
         "KubeControllersConfiguration",
         false,
-        &[],
-        PERMISSIVE,
     ),
-    v3crd(
-        "networkpolicies",
-        "networkpolicy",
-        "NetworkPolicy",
-        true,
-        &[],
-        PERMISSIVE,
-    ),
-    v3crd(
+    permissive("networkpolicies", "networkpolicy", "NetworkPolicy", true),
+    permissive(
         "globalnetworkpolicies",
         "globalnetworkpolicy",
         "GlobalNetworkPolicy",
         false,
-        &[],
-        PERMISSIVE,
     ),
-    v3crd(
-        "hostendpoints",
-        "hostendpoint",
-        "HostEndpoint",
-        false,
-        &[],
-        PERMISSIVE,
-    ),
+    permissive("hostendpoints", "hostendpoint", "HostEndpoint", false),
 ];
 
 /// The resources one server serves.
@@ -433,13 +328,20 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(groups: ApiGroups) -> Registry {
-        let defs = ROWS
+        let v1 = matches!(groups, ApiGroups::V1 | ApiGroups::Both);
+        let v3 = matches!(groups, ApiGroups::V3 | ApiGroups::Both);
+        let calico = |group, served: bool| {
+            CALICO
+                .iter()
+                .filter(move |_| served)
+                .map(move |k| k.row(group))
+        };
+        let rows = CORE
             .iter()
-            .filter(|r| match r.group {
-                "" => true,
-                CRD_V1_GROUP => matches!(groups, ApiGroups::V1 | ApiGroups::Both),
-                _ => matches!(groups, ApiGroups::V3 | ApiGroups::Both),
-            })
+            .copied()
+            .chain(calico(CRD_V1_GROUP, v1))
+            .chain(calico(V3_GROUP, v3));
+        let defs = rows
             .map(|r| {
                 let schema = r.schema.map(|s| {
                     let v: serde_json::Value =
