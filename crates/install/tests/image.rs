@@ -34,28 +34,11 @@ const IMAGE: [&str; 8] = [
     "tuning",
 ];
 
-fn loud_skip(why: &str) {
-    let bar = "!".repeat(78);
-    eprintln!("\n{bar}\n!! SKIPPED: image test: {why}\n{bar}\n");
-}
-
 fn podman_available() -> bool {
-    let ok = || {
-        Command::new("podman")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if ok() {
-        return true;
+    if !testkit::have("podman", "--version") {
+        testkit::apt_install(&["podman", "runc"]);
     }
-    eprintln!("podman missing; installing it with apt-get");
-    let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-    let _ = Command::new("apt-get")
-        .args(["install", "-y", "-qq", "podman", "runc"])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status();
-    ok()
+    testkit::have("podman", "--version")
 }
 
 /// An ELF executable with no PT_INTERP program header: statically linked.
@@ -109,12 +92,7 @@ impl Podman {
 
     fn run(&self, args: &[&str]) -> Output {
         let out = self.cmd().args(args).output().expect("run podman");
-        eprintln!(
-            "podman {args:?} exited {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        testkit::show_output(&format!("podman {args:?}"), &out);
         out
     }
 
@@ -153,13 +131,16 @@ fn repo_root() -> PathBuf {
 fn image_installs_the_suite_on_the_host() {
     testkit::require_root();
     let Some(bin_dir) = std::env::var_os(BIN_DIR_VAR) else {
-        loud_skip(&format!(
+        testkit::loud_skip("image test", &format!(
             "{BIN_DIR_VAR} is not set; run image/test (it builds the static binaries and runs this test)"
         ));
         return;
     };
     if !podman_available() {
-        loud_skip("podman is not installed and `apt-get install podman runc` failed");
+        testkit::loud_skip(
+            "image test",
+            "podman is not installed and `apt-get install podman runc` failed",
+        );
         return;
     }
     let bin_dir = PathBuf::from(bin_dir);

@@ -16,85 +16,13 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use testkit::{kv_files, TempNetns};
+use testkit::{kv_files, loud_skip, show_output, Podman, TempNetns};
 
 const POOL: &str = "10.244.0.0/24";
 const POOL_PREFIX: &str = "10.244.0.";
-
-fn loud_skip(why: &str) {
-    let bar = "!".repeat(78);
-    eprintln!("\n{bar}\n!! SKIPPED: podman e2e: {why}\n{bar}\n");
-}
-
-fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn apt_install(pkgs: &[&str]) {
-    eprintln!("installing {pkgs:?} with apt-get");
-    let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-    let _ = Command::new("apt-get")
-        .args(["install", "-y", "-qq"])
-        .args(pkgs)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status();
-}
-
-fn show(what: &str, out: &Output) {
-    eprintln!(
-        "{what}: exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Podman inside the host netns, with its own storage and config.
-struct Podman {
-    host: TempNetns,
-    dir: PathBuf,
-}
-
-impl Podman {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", self.host.path().display()))
-            .arg("podman")
-            .arg("--root")
-            .arg(self.dir.join("storage"))
-            .arg("--runroot")
-            .arg(self.dir.join("run"))
-            .args(["--storage-driver", "vfs"])
-            .env("CONTAINERS_CONF", self.dir.join("containers.conf"));
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd().args(args).output().expect("run podman");
-        show(&format!("podman {args:?}"), &out);
-        out
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "podman {args:?} failed");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-}
-
-impl Drop for Podman {
-    fn drop(&mut self) {
-        // Containers first (their DEL runs the plugins), then the netns go with `host`.
-        let _ = self.cmd().args(["rm", "-af", "-t", "0"]).output();
-    }
-}
 
 fn stdout(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -103,22 +31,10 @@ fn stdout(out: Output) -> String {
 #[test]
 fn two_containers_on_the_installed_calico_network() {
     testkit::require_root();
-    if !have("podman", "--version") {
-        apt_install(&["podman", "runc"]);
-        if !have("podman", "--version") {
-            loud_skip("podman is not installed and `apt-get install podman runc` failed");
-            return;
-        }
+    if let Err(why) = testkit::require_podman() {
+        loud_skip("podman e2e", why);
+        return;
     }
-    if !Path::new("/bin/busybox").is_file() {
-        apt_install(&["busybox-static"]);
-        if !Path::new("/bin/busybox").is_file() {
-            loud_skip("busybox-static (the containers' rootfs) cannot be installed");
-            return;
-        }
-    }
-    let calicoctl = testkit::workspace_bin("calicoctl");
-
     let tmp = tempfile::Builder::new()
         .prefix("install-e2e-")
         .tempdir()
@@ -179,29 +95,13 @@ fn two_containers_on_the_installed_calico_network() {
         .env("CNI_CONF_NAME", "10-calico-e2e.conflist")
         .output()
         .unwrap();
-    show("install", &out);
+    show_output("install", &out);
     assert!(out.status.success());
     let bin_dir = root.join("host/opt/cni/bin");
     let net_d = root.join("host/etc/cni/net.d");
 
     // 2. An IP pool for calico-ipam.
-    fs::write(
-        t.join("pool.yaml"),
-        format!(
-            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: e2e-pool\n\
-             spec:\n  cidr: {POOL}\n  blockSize: 26\n  nodeSelector: all()\n"
-        ),
-    )
-    .unwrap();
-    let out = Command::new(&calicoctl)
-        .args(["apply", "-f"])
-        .arg(t.join("pool.yaml"))
-        .env("DATASTORE_TYPE", "local")
-        .env("DATASTORE_PATH", &ds)
-        .output()
-        .unwrap();
-    show("calicoctl apply", &out);
-    assert!(out.status.success());
+    testkit::add_ip_pool(&ds, "e2e-pool", POOL);
 
     // 3. Host and client netns, joined by an uplink.
     let host = TempNetns::new();
@@ -227,31 +127,9 @@ fn two_containers_on_the_installed_calico_network() {
     let rules_before = stdout(host.exec(&["ip", "rule"]));
 
     // 4. Podman with the CNI backend, our bin dir and conflist dir.
-    fs::write(
-        t.join("containers.conf"),
-        format!(
-            "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\"]\n\
-             network_config_dir = \"{}\"\n[engine]\nruntime = \"runc\"\n\
-             cgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\ntmp_dir = \"{}\"\n",
-            bin_dir.display(),
-            net_d.display(),
-            t.join("libpod").display()
-        ),
-    )
-    .unwrap();
-    let rootfs = t.join("rootfs");
-    for d in ["bin", "www", "proc", "sys", "dev", "etc", "tmp"] {
-        fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "ip", "wget", "httpd", "cat", "sleep"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
+    let podman = Podman::new(host.path(), t, &bin_dir, &net_d);
+    let rootfs = podman.busybox_rootfs(&["www"], &["ip", "wget", "httpd", "cat", "sleep"]);
     fs::write(rootfs.join("www/index.html"), "hello-from-a\n").unwrap();
-    let podman = Podman {
-        host,
-        dir: t.to_path_buf(),
-    };
     let rootfs_s = rootfs.to_str().unwrap();
     let limits = [
         "--ulimit",
@@ -324,7 +202,7 @@ fn two_containers_on_the_installed_calico_network() {
         "-",
         "http://10.99.0.1:8080/index.html",
     ]);
-    show("client wget", &out);
+    show_output("client wget", &out);
     assert_eq!(stdout(out).trim(), "hello-from-a");
     // tuning ran as the last link of the chain.
     assert_eq!(
@@ -333,23 +211,23 @@ fn two_containers_on_the_installed_calico_network() {
     );
 
     // While running: two veths, two routes, two WEPs, two handles, a DNAT chain.
-    let links = stdout(podman.host.exec(&["ip", "-o", "link"]));
+    let links = stdout(host.exec(&["ip", "-o", "link"]));
     assert_eq!(links.matches(": cali").count(), 2, "{links}");
     let weps = ds.join("data/calico/resources/v3/projectcalico.org/workloadendpoints");
     let handles = ds.join("data/calico/ipam/v2/handle");
     assert_eq!(kv_files(&weps).len(), 2, "WorkloadEndpoints while running");
     assert_eq!(kv_files(&handles).len(), 2, "IPAM handles while running");
-    let nat = stdout(podman.host.exec(&["iptables-save", "-t", "nat"]));
+    let nat = stdout(host.exec(&["iptables-save", "-t", "nat"]));
     assert!(nat.contains("CNI-DN-"), "{nat}");
 
     // 5. Stop and remove: everything the plugins made is gone.
     podman.ok(&["rm", "-f", "-t", "0", "a", "b"]);
-    let links = stdout(podman.host.exec(&["ip", "-o", "link"]));
+    let links = stdout(host.exec(&["ip", "-o", "link"]));
     assert!(!links.contains("cali"), "veths left: {links}");
-    let routes = stdout(podman.host.exec(&["ip", "route"]));
+    let routes = stdout(host.exec(&["ip", "route"]));
     assert!(!routes.contains(POOL_PREFIX), "routes left: {routes}");
-    assert_eq!(stdout(podman.host.exec(&["ip", "rule"])), rules_before);
-    let nat = stdout(podman.host.exec(&["iptables-save", "-t", "nat"]));
+    assert_eq!(stdout(host.exec(&["ip", "rule"])), rules_before);
+    let nat = stdout(host.exec(&["iptables-save", "-t", "nat"]));
     assert!(!nat.contains("CNI-DN-"), "portmap chains left: {nat}");
     assert!(!nat.contains(&ip_a), "rules naming a's address left: {nat}");
     assert!(

@@ -17,18 +17,22 @@ mod netns;
 mod paths;
 mod pki;
 mod plugin;
+mod podman;
 mod private_dir;
 mod root;
+mod tools;
 
 pub use etcd::{EtcdServer, ETCD_BINARY};
 pub use kubeapi::{
     Action, ApiGroups, Fault, KubeApi, KubeApiOptions, Method, RequestRecord, Rule, ADMIN_TOKEN,
     ADMIN_USER, CNI_TOKEN, CNI_USER,
 };
-pub use local_store::{kv_entry, kv_files};
+pub use local_store::{add_ip_pool, kv_entry, kv_files};
 pub use netns::{remove_leftovers, TempNetns};
 pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
 pub use pki::{ec_key, issue, make_pki, openssl, sign, sign_subject, TlsFiles};
 pub use plugin::{Invocation, PluginRun};
+pub use podman::{require_podman, Podman};
 pub use private_dir::{PrivateDirLauncher, PrivateEntry};
 pub use root::require_root;
+pub use tools::{apt_install, have, loud_skip, show_output};

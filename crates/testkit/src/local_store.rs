@@ -1,8 +1,38 @@
-//! Reading the local datastore's files directly (crates/datastore's layout: one
-//! `<mod revision>\n<key>\n<value>` file per key, named `<last segment>.kv`), so end-to-end
-//! tests can see what the plugins stored without going through the code under test.
+//! The local datastore in end-to-end tests: an IP pool put there as an operator would (with
+//! calicoctl), and its files read directly (crates/datastore's layout: one
+//! `<mod revision>\n<key>\n<value>` file per key, named `<last segment>.kv`), so tests can see
+//! what the plugins stored without going through the code under test.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Applies an IPPool `name` of `cidr` (blocks of /26, every node) to the local datastore at
+/// `datastore` with the workspace's calicoctl.
+pub fn add_ip_pool(datastore: &Path, name: &str, cidr: &str) {
+    let manifest = format!(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: {name}\n\
+         spec:\n  cidr: {cidr}\n  blockSize: 26\n  nodeSelector: all()\n"
+    );
+    let mut child = Command::new(crate::workspace_bin("calicoctl"))
+        .args(["apply", "-f", "-"])
+        .env("DATASTORE_TYPE", "local")
+        .env("DATASTORE_PATH", datastore)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run calicoctl: {e}"));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    crate::show_output("calicoctl apply", &out);
+    assert!(out.status.success(), "calicoctl apply of IPPool {name}");
+}
 
 /// Every `*.kv` file under `dir`, recursively; none when `dir` does not exist.
 pub fn kv_files(dir: &Path) -> Vec<PathBuf> {

@@ -519,22 +519,7 @@ fn calico_chain_on_the_local_store() {
     let work = testkit::temp_dir();
     let w = work.path();
     let ds = w.join("datastore");
-    std::fs::write(
-        w.join("pool.yaml"),
-        format!(
-            "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: e2e-pool\n\
-             spec:\n  cidr: {POOL}\n  blockSize: 26\n  nodeSelector: all()\n"
-        ),
-    )
-    .unwrap();
-    let out = Command::new(testkit::workspace_bin("calicoctl"))
-        .args(["apply", "-f"])
-        .arg(w.join("pool.yaml"))
-        .env("DATASTORE_TYPE", "local")
-        .env("DATASTORE_PATH", &ds)
-        .output()
-        .unwrap();
-    stdout_ok("calicoctl apply", out);
+    testkit::add_ip_pool(&ds, "e2e-pool", POOL);
     let conf = write_conflist(
         w,
         json!({"type": "calico", "log_level": "info",

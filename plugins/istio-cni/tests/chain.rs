@@ -20,30 +20,9 @@ use std::time::{Duration, Instant};
 use common::*;
 use netkit::NetNs;
 use serde_json::{json, Value};
-use testkit::{KubeApi, KubeApiOptions, Rule, TempNetns};
+use testkit::{loud_skip, show_output, KubeApi, KubeApiOptions, Podman, Rule, TempNetns};
 
 const POOL: &str = "10.246.0.0/24";
-
-fn show(what: &str, out: &Output) {
-    eprintln!(
-        "{what}: exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd)
-        .arg(arg)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn loud_skip(why: &str) {
-    let bar = "!".repeat(78);
-    eprintln!("\n{bar}\n!! SKIPPED: istio-cni podman chain: {why}\n{bar}\n");
-}
 
 /// The node: host netns, Calico's and Istio's installers' files, the API in the host netns.
 struct Node {
@@ -149,25 +128,9 @@ impl Node {
             .env("CNI_CONF_NAME", "10-calico.conflist")
             .output()
             .unwrap();
-        show("calico install", &out);
+        show_output("calico install", &out);
         assert!(out.status.success());
-        fs::write(
-            self.t().join("pool.yaml"),
-            format!(
-                "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata:\n  name: chain-pool\n\
-                 spec:\n  cidr: {POOL}\n  blockSize: 26\n  nodeSelector: all()\n"
-            ),
-        )
-        .unwrap();
-        let out = Command::new(testkit::workspace_bin("calicoctl"))
-            .args(["apply", "-f"])
-            .arg(self.t().join("pool.yaml"))
-            .env("DATASTORE_TYPE", "local")
-            .env("DATASTORE_PATH", &ds)
-            .output()
-            .unwrap();
-        show("calicoctl apply", &out);
-        assert!(out.status.success());
+        testkit::add_ip_pool(&ds, "chain-pool", POOL);
     }
 
     /// Istio's agent, left running; returns once istio-cni is in the conflist.
@@ -269,7 +232,7 @@ impl Node {
             )
             .output()
             .unwrap();
-        show(&format!("cnitool {verb}"), &out);
+        show_output(&format!("cnitool {verb}"), &out);
         out
     }
 }
@@ -351,67 +314,27 @@ fn full_chain_through_cnitool_and_podman() {
 }
 
 fn podman_half(node: &Node) {
-    let apt = |pkgs: &[&str]| {
-        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-qq"])
-            .args(pkgs)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status();
-    };
-    if !have("podman", "--version") {
-        apt(&["podman", "runc"]);
-    }
-    if !Path::new("/bin/busybox").is_file() {
-        apt(&["busybox-static"]);
-    }
-    if !have("podman", "--version") || !Path::new("/bin/busybox").is_file() {
-        loud_skip("podman or busybox-static cannot be installed");
+    if let Err(why) = testkit::require_podman() {
+        loud_skip("istio-cni podman chain", why);
         return;
     }
-    let t = node.t();
-    fs::write(
-        t.join("containers.conf"),
-        format!(
-            "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\"]\n\
-             network_config_dir = \"{}\"\n[engine]\nruntime = \"runc\"\n\
-             cgroup_manager = \"cgroupfs\"\nevents_logger = \"none\"\ntmp_dir = \"{}\"\n",
-            node.bin_dir().display(),
-            node.net_d().display(),
-            t.join("libpod").display()
-        ),
-    )
-    .unwrap();
-    let rootfs = t.join("rootfs");
-    for d in ["bin", "proc", "sys", "dev", "etc", "tmp"] {
-        fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    for applet in ["sh", "sleep", "cat"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
-    }
+    let podman = Podman::new(node.host.path(), node.t(), &node.bin_dir(), &node.net_d());
+    let rootfs = podman.busybox_rootfs(&[], &["sleep", "cat"]);
     // Podman's CNI backend passes only K8S_POD_NAME (the container name); it appends the
     // pairs of its own CNI_ARGS, which is how a pod's namespace reaches the plugins here.
-    let podman = |cni_args: &str, args: &[&str]| -> Output {
-        let out = Command::new("nsenter")
-            .arg(format!("--net={}", node.host.path().display()))
-            .arg("podman")
-            .arg("--root")
-            .arg(t.join("storage"))
-            .arg("--runroot")
-            .arg(t.join("run"))
-            .args(["--storage-driver", "vfs"])
+    let podman_with = |cni_args: &str, args: &[&str]| -> Output {
+        let out = podman
+            .cmd()
             .args(args)
-            .env("CONTAINERS_CONF", t.join("containers.conf"))
             .env("CNI_ARGS", cni_args)
             .output()
             .unwrap();
-        show(&format!("podman {args:?}"), &out);
+        show_output(&format!("podman {args:?}"), &out);
         out
     };
     let rootfs_s = rootfs.to_str().unwrap();
     let run = |name: &str| {
-        let out = podman(
+        let out = podman_with(
             &format!("K8S_POD_NAMESPACE=mesh;K8S_POD_NAME={name}"),
             &[
                 "run",
@@ -435,10 +358,7 @@ fn podman_half(node: &Node) {
     node.pod("mesh", "sidecar-pod", true);
     run("sidecar-pod");
     run("plain");
-    let pid = |name: &str| {
-        let out = podman("", &["inspect", name, "--format", "{{.State.Pid}}"]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let pid = |name: &str| podman.ok(&["inspect", name, "--format", "{{.State.Pid}}"]);
     let nat_in = |name: &str| {
         let out = Command::new("nsenter")
             .args(["-t", &pid(name), "-n", "iptables-nft-save"])
@@ -446,16 +366,13 @@ fn podman_half(node: &Node) {
             .unwrap();
         table(&normalize(&String::from_utf8_lossy(&out.stdout)), "nat")
     };
-    let ip = podman(
-        "",
-        &[
-            "inspect",
-            "sidecar-pod",
-            "--format",
-            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-        ],
-    );
-    assert!(String::from_utf8_lossy(&ip.stdout).starts_with("10.246.0."));
+    let ip = podman.ok(&[
+        "inspect",
+        "sidecar-pod",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    ]);
+    assert!(ip.starts_with("10.246.0."));
     assert_eq!(nat_in("sidecar-pod"), NOTES_NAT, "rules through Go libcni");
     assert_eq!(nat_in("plain"), "");
     assert_eq!(
@@ -463,8 +380,7 @@ fn podman_half(node: &Node) {
             .count("GET", "/api/v1/namespaces/mesh/pods/sidecar-pod"),
         1
     );
-    let out = podman("", &["rm", "-f", "-t", "0", "sidecar-pod", "plain"]);
-    assert!(out.status.success());
+    podman.ok(&["rm", "-f", "-t", "0", "sidecar-pod", "plain"]);
     let links = String::from_utf8_lossy(&node.host.exec(&["ip", "-o", "link"]).stdout).into_owned();
     assert!(!links.contains("cali"), "veths removed: {links}");
 }
