@@ -94,6 +94,20 @@ impl CrashPoint {
     }
 }
 
+/// The crash points of the calls in a whole trace that `keep` selects: each once, in order,
+/// and only those a killed run reliably stops at ([`CrashPoint::reachable`]).
+pub fn points(calls: &[Call], keep: impl Fn(&Call) -> bool) -> Vec<CrashPoint> {
+    let mut points: Vec<CrashPoint> = calls
+        .iter()
+        .filter(|c| keep(c))
+        .filter(|c| c.point().reachable(calls, c.tid))
+        .map(Call::point)
+        .collect();
+    points.sort();
+    points.dedup();
+    points
+}
+
 /// Runs `inv` to completion under `strace -f`, recording every call of `syscalls` (strace
 /// names, e.g. `openat`, `write`, `renameat2`), in the order they were entered.
 pub fn trace(inv: &Invocation, syscalls: &[&str]) -> (PluginRun, Vec<Call>) {

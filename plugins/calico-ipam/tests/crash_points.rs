@@ -138,19 +138,11 @@ fn state_changing(calls: &[Call], files: &[PathBuf], port: Option<u16>) -> Vec<C
             || port.is_some_and(|p| args.contains(&format!(":{p}]>")))
             || args.starts_with("1<")
     };
-    let mut points: Vec<CrashPoint> = calls
-        .iter()
-        .filter(|c| match c.syscall.as_str() {
-            "openat" => c.args.contains("O_CREAT"),
-            "write" | "writev" | "pwrite64" | "sendto" | "sendmsg" => ours(&c.args),
-            _ => true,
-        })
-        .filter(|c| c.point().reachable(calls, c.tid))
-        .map(Call::point)
-        .collect();
-    points.sort();
-    points.dedup();
-    points
+    crash::points(calls, |c| match c.syscall.as_str() {
+        "openat" => c.args.contains("O_CREAT"),
+        "write" | "writev" | "pwrite64" | "sendto" | "sendmsg" => ours(&c.args),
+        _ => true,
+    })
 }
 
 struct Scenario<'a> {

@@ -28,13 +28,7 @@ fn setup(data: &DataDir, case: &Case) -> String {
     if let Some(last) = case.last {
         std::fs::write(store.join("last_reserved_ip.0"), last).unwrap();
     }
-    conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"ranges": case.ranges}),
-        json!({}),
-    )
+    mynet(data, json!({"ranges": case.ranges}))
 }
 
 /// The address one ADD gets (without prefix).
@@ -164,13 +158,7 @@ fn round_robin_table() {
 #[test]
 fn iterates_a_29_round_robin_and_never_hands_out_the_broadcast() {
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "192.168.1.0/29"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "192.168.1.0/29"}));
     for (i, want) in ["2", "3", "4", "5", "6"].iter().enumerate() {
         let got = ips_of(&add(ours(), &format!("c{i}"), "eth0", &stdin));
         assert_eq!(got, [format!("192.168.1.{want}/29")]);
@@ -215,13 +203,7 @@ fn iterates_from_the_last_reservation() {
 #[test]
 fn release_then_allocate_gives_the_next_address() {
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "192.168.1.0/29"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "192.168.1.0/29"}));
     assert_eq!(
         ips_of(&add(ours(), "a", "eth0", &stdin)),
         ["192.168.1.2/29"]

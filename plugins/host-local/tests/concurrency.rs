@@ -36,13 +36,7 @@ fn parallel(bins: &[&Path], cmd: &str, store: &Path, stdin: &str) -> Vec<(String
 fn add_then_del(bins: &[&Path]) {
     let data = DataDir::new();
     let store = data.store("mynet");
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.10.0.0/26"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.10.0.0/26"}));
 
     let runs = parallel(bins, "ADD", &store, &stdin);
     let mut granted: BTreeMap<String, String> = BTreeMap::new();

@@ -49,13 +49,7 @@ fn new_style_defaults() {
         msg_of(&add(ours(), "b", "eth0", &stdin)),
         "failed to allocate for range 0: requested IP address 10.1.4.254 is not available in range set 10.1.4.1-10.1.4.254"
     );
-    let fresh = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"ranges": [[{"subnet": "10.1.5.0/24"}]]}),
-        json!({}),
-    );
+    let fresh = mynet(&data, json!({"ranges": [[{"subnet": "10.1.5.0/24"}]]}));
     assert_eq!(ips_of(&add(ours(), "c", "eth0", &fresh)), ["10.1.5.2/24"]);
 }
 

@@ -18,7 +18,6 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use common::*;
-use serde_json::json;
 use testkit::crash::{self, Call, CrashPoint};
 use testkit::Invocation;
 
@@ -39,17 +38,6 @@ const SYSCALLS: &[&str] = &[
 ];
 
 const ID: &str = "victim";
-
-fn stdin(data: &DataDir) -> String {
-    // Two range sets, so a kill can also fall between the two reservations of one ADD.
-    conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"ranges": [[{"subnet": "10.1.2.0/24"}], [{"subnet": "2001:db8:1::/64"}]]}),
-        json!({}),
-    )
-}
 
 fn invocation(bin: &Path, cmd: &str, stdin: &str) -> Invocation {
     Invocation::new(bin)
@@ -120,24 +108,16 @@ fn whole(store: &Path, others: &BTreeMap<String, String>) -> Result<(), String> 
 
 /// The state-changing calls of a traced run (module docs).
 fn state_changing(calls: &[Call]) -> Vec<CrashPoint> {
-    let mut points: Vec<CrashPoint> = calls
-        .iter()
-        .filter(|c| {
-            c.syscall != "openat" || c.args.contains("O_CREAT") || c.args.contains("O_TMPFILE")
-        })
-        .filter(|c| c.point().reachable(calls, c.tid))
-        .map(Call::point)
-        .collect();
-    points.sort();
-    points.dedup();
-    points
+    crash::points(calls, |c| {
+        c.syscall != "openat" || c.args.contains("O_CREAT") || c.args.contains("O_TMPFILE")
+    })
 }
 
 /// Kills `cmd` at each of its state-changing calls (run after `before`), checks the store,
 /// then DEL, a retried ADD and a final DEL. Returns how many runs were killed.
 fn sweep(cmd: &str, before: &dyn Fn(&str)) -> usize {
     let data = DataDir::new();
-    let stdin = stdin(&data);
+    let stdin = two_range_sets(&data);
     let store = data.store("mynet");
     fresh(&data, &stdin);
     before(&stdin);
@@ -195,7 +175,7 @@ fn the_check_finds_what_a_killed_go_add_leaves() {
     testkit::require_root();
     let go = go();
     let data = DataDir::new();
-    let stdin = stdin(&data);
+    let stdin = two_range_sets(&data);
     let store = data.store("mynet");
     fresh(&data, &stdin);
     let (run, calls) = crash::trace(&invocation(&go, "ADD", &stdin), &["write"]);

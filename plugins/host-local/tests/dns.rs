@@ -10,13 +10,7 @@ fn dns_of(bin: &std::path::Path, resolv: &str) -> Value {
     let data = DataDir::new();
     let path = data.dir.path().join("resolv.conf");
     std::fs::write(&path, resolv).unwrap();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24", "resolvConf": path}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24", "resolvConf": path}));
     let run = add(bin, "ctr", "eth0", &stdin);
     run.assert_success();
     run.json()["dns"].clone()
@@ -75,14 +69,17 @@ fn same_as_go() {
 /// An ADD whose `resolvConf` is `path`, run with a deadline and a memory cap so that a plugin
 /// that reads an endless file fails the test instead of eating the machine.
 fn add_with_resolv(bin: &std::path::Path, path: &std::path::Path) -> (testkit::PluginRun, DataDir) {
+    add_with_resolv_within(bin, path, std::time::Duration::from_secs(5))
+}
+
+/// [`add_with_resolv`] with the deadline `timeout`.
+fn add_with_resolv_within(
+    bin: &std::path::Path,
+    path: &std::path::Path,
+    timeout: std::time::Duration,
+) -> (testkit::PluginRun, DataDir) {
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24", "resolvConf": path}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24", "resolvConf": path}));
     let run = testkit::Invocation::new(bin)
         .command("ADD")
         .container_id("ctr")
@@ -90,7 +87,7 @@ fn add_with_resolv(bin: &std::path::Path, path: &std::path::Path) -> (testkit::P
         .ifname("eth0")
         .path("/opt/cni/bin")
         .stdin(stdin)
-        .timeout(std::time::Duration::from_secs(5))
+        .timeout(timeout)
         .memory_limit(256 << 20)
         .run();
     (run, data)
@@ -207,27 +204,7 @@ fn a_fifo_never_blocks() {
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
 
-    let (go_run, _) = {
-        let go = go();
-        let data = DataDir::new();
-        let stdin = conf(
-            "1.0.0",
-            "mynet",
-            data.path(),
-            json!({"subnet": "10.1.2.0/24", "resolvConf": fifo}),
-            json!({}),
-        );
-        let run = testkit::Invocation::new(go)
-            .command("ADD")
-            .container_id("ctr")
-            .netns(NETNS)
-            .ifname("eth0")
-            .path("/opt/cni/bin")
-            .stdin(stdin)
-            .timeout(std::time::Duration::from_millis(500))
-            .run();
-        (run, data)
-    };
+    let (go_run, _) = add_with_resolv_within(&go(), &fifo, std::time::Duration::from_millis(500));
     assert!(
         go_run.timed_out,
         "Go blocks on a FIFO with no writer:\n{go_run}"

@@ -130,13 +130,7 @@ fn gc_of_a_missing_store_creates_nothing() {
 fn gc_and_status_need_1_1_0() {
     let data = DataDir::new();
     for cmd in ["GC", "STATUS"] {
-        let stdin = conf(
-            "1.0.0",
-            "mynet",
-            data.path(),
-            json!({"subnet": "10.1.2.0/24"}),
-            json!({}),
-        );
+        let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
         assert_eq!(
             error_of(&gc_or_status(ours(), cmd, &stdin)),
             (1, format!("config version does not allow {cmd}"))

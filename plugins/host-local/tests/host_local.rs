@@ -216,13 +216,7 @@ fn whitespace_in_container_ids_never_reaches_the_store() {
     // Upstream's in-process test passes "   dummy\n " and expects "dummy\r\neth0" on disk;
     // through the binary, skel refuses such an ID before host-local runs.
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
     let (code, msg) = error_of(&add(ours(), "   dummy\n ", "eth0", &stdin));
     assert_eq!(
         (code, msg.as_str()),
@@ -234,13 +228,7 @@ fn whitespace_in_container_ids_never_reaches_the_store() {
 #[test]
 fn no_error_message_on_initial_subnet_creation() {
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
     let run = add(ours(), "dummy", "eth0", &stdin);
     run.assert_success();
     assert!(!run.stdout.contains("Error retrieving last reserved ip"));
@@ -342,13 +330,7 @@ fn fails_if_a_requested_ip_is_unused() {
 #[test]
 fn requested_ip_from_cni_args_env_and_runtime_config() {
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
     let run = call(ours(), "ADD", "a", "eth0", "IP=10.1.2.10/24", &stdin);
     assert_eq!(ips_of(&run), ["10.1.2.10/24"]);
     let run = call(
@@ -410,12 +392,9 @@ fn requested_ip_from_cni_args_env_and_runtime_config() {
 #[test]
 fn a_failing_range_set_rolls_back_the_whole_add() {
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
+    let stdin = mynet(
+        &data,
         json!({"ranges": [[{"subnet": "10.1.2.0/24"}], [{"subnet": "10.1.3.0/30"}]]}),
-        json!({}),
     );
     // Fill the second set (its only address besides the gateway is .2).
     reserve(&data.store("mynet"), "10.1.3.2", "other\r\neth0");
@@ -451,12 +430,9 @@ fn routes_carry_the_1_1_fields() {
 #[test]
 fn a_route_without_dst_is_refused_before_anything_is_reserved() {
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
+    let stdin = mynet(
+        &data,
         json!({"subnet": "10.1.2.0/24", "routes": [{"gw": "10.1.2.1"}]}),
-        json!({}),
     );
     assert_eq!(
         msg_of(&add(ours(), "dummy", "eth0", &stdin)),
@@ -496,13 +472,7 @@ fn odd_entries_in_the_store_are_taken_but_never_read() {
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     std::os::unix::fs::symlink("/dev/zero", store.join("10.1.2.3")).unwrap();
     std::os::unix::fs::symlink(&fifo, store.join("10.1.2.4")).unwrap();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
     let run_with_deadline = |cmd: &str| {
         testkit::Invocation::new(ours())
             .command(cmd)

@@ -144,13 +144,7 @@ fn the_same_operations_leave_byte_identical_files() {
 fn alternating_plugins_share_round_robin_and_reservations() {
     let go = go();
     let data = DataDir::new();
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
     let mut got = Vec::new();
     for i in 0..10 {
         let bin: &Path = if i % 2 == 0 { ours() } else { &go };
@@ -174,13 +168,7 @@ fn both_release_legacy_reservations() {
     let go = go();
     for bin in [ours(), go.as_path()] {
         let data = DataDir::new();
-        let stdin = conf(
-            "1.0.0",
-            "mynet",
-            data.path(),
-            json!({"subnet": "10.1.2.0/24"}),
-            json!({}),
-        );
+        let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
         reserve(&data.store("mynet"), "10.1.2.7", "old-ctr");
         check(bin, "old-ctr", "eth0", &stdin).assert_success();
         del(bin, "old-ctr", "eth0", &stdin).assert_success();

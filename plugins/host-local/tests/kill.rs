@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
-use serde_json::json;
 
 const SYSCALLS: &[&str] = &[
     "flock",
@@ -21,17 +20,6 @@ const SYSCALLS: &[&str] = &[
     "unlinkat",
     "close",
 ];
-
-fn stdin(data: &DataDir) -> String {
-    // Two range sets, so a kill can also fall between the two reservations of one ADD.
-    conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"ranges": [[{"subnet": "10.1.2.0/24"}], [{"subnet": "2001:db8:1::/64"}]]}),
-        json!({}),
-    )
-}
 
 /// The store holds exactly `others`' reservations plus bookkeeping.
 fn assert_clean(store: &Path, others: &BTreeSet<String>, what: &str) {
@@ -76,7 +64,7 @@ fn add_killed_at(bin: &Path, syscall: &str, when: usize, id: &str, stdin: &str) 
 fn killed_at_every_system_call_of_an_add() {
     testkit::require_root();
     let data = DataDir::new();
-    let stdin = stdin(&data);
+    let stdin = two_range_sets(&data);
     let store = data.store("mynet");
     // Someone else's reservations, in the way of the round-robin walk.
     add(ours(), "other-1", "eth0", &stdin).assert_success();
@@ -104,7 +92,7 @@ fn killed_at_every_system_call_of_an_add() {
 fn killed_at_random_moments() {
     testkit::require_root();
     let data = DataDir::new();
-    let stdin = stdin(&data);
+    let stdin = two_range_sets(&data);
     let store = data.store("mynet");
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -136,7 +124,7 @@ fn our_del_removes_what_a_killed_go_add_leaves() {
     // still writing it).
     let go = go();
     let data = DataDir::new();
-    let stdin = stdin(&data);
+    let stdin = two_range_sets(&data);
     let store = data.store("mynet");
     let mut orphans = 0;
     for when in 1..=40 {

@@ -12,13 +12,7 @@ use serde_json::json;
 fn waits_for_the_lock(bin: &Path, cmd: &str) {
     let data = DataDir::new();
     let store = data.store("mynet");
-    let stdin = conf(
-        "1.0.0",
-        "mynet",
-        data.path(),
-        json!({"subnet": "10.1.2.0/24"}),
-        json!({}),
-    );
+    let stdin = mynet(&data, json!({"subnet": "10.1.2.0/24"}));
     if cmd == "DEL" {
         add(ours(), "ctr", "eth0", &stdin).assert_success();
     }

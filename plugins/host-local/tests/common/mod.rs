@@ -59,6 +59,20 @@ pub fn conf(version: &str, name: &str, data_dir: &str, ipam: Value, extra: Value
     c.to_string()
 }
 
+/// A CNI 1.0.0 config of network `mynet` whose store is in `data`, with `ipam`.
+pub fn mynet(data: &DataDir, ipam: Value) -> String {
+    conf("1.0.0", "mynet", data.path(), ipam, serde_json::json!({}))
+}
+
+/// [`mynet`] with two range sets (one IPv4, one IPv6), so a kill can also fall between the
+/// two reservations of one ADD.
+pub fn two_range_sets(data: &DataDir) -> String {
+    mynet(
+        data,
+        serde_json::json!({"ranges": [[{"subnet": "10.1.2.0/24"}], [{"subnet": "2001:db8:1::/64"}]]}),
+    )
+}
+
 pub fn call(bin: &Path, cmd: &str, id: &str, ifname: &str, args: &str, stdin: &str) -> PluginRun {
     let mut inv = Invocation::new(bin)
         .command(cmd)
