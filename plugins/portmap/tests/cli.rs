@@ -26,6 +26,12 @@ fn prev(version: &str) -> Value {
     }
 }
 
+/// The config of network `net` in `version` with `mappings`, after a plugin whose result was
+/// [`prev`].
+fn conf_after(net: &str, version: &str, mappings: Value) -> String {
+    Conf::new(net, version, mappings).prev(prev(version)).text()
+}
+
 fn mappings() -> Value {
     json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}])
 }
@@ -38,10 +44,10 @@ fn add_passes_the_prev_result_through_for_every_version() {
     let host = Host::new();
     let ctr = TempNetns::new();
     for v in VERSIONS {
-        let bare = Conf::new("vnet", v, json!([])).prev(prev(v)).text();
+        let bare = conf_after("vnet", v, json!([]));
         let ours_bare = host.run(&ours(), "ADD", "c1", ctr.path(), &bare);
         ours_bare.assert_success();
-        let with = Conf::new("vnet", v, mappings()).prev(prev(v)).text();
+        let with = conf_after("vnet", v, mappings());
         let ours_with = host.run(&ours(), "ADD", "c1", ctr.path(), &with);
         ours_with.assert_success();
         assert_eq!(ours_with.stdout, ours_bare.stdout, "{v}");
@@ -187,9 +193,7 @@ fn default_backend_falls_back_to_nftables() {
     let only_nft = testkit::temp_dir();
     std::os::unix::fs::symlink("/usr/sbin/nft", only_nft.path().join("nft")).unwrap();
     let empty = testkit::temp_dir();
-    let conf = Conf::new("n", "1.0.0", mappings())
-        .prev(prev("1.0.0"))
-        .text();
+    let conf = conf_after("n", "1.0.0", mappings());
     let path_nft = [("PATH", only_nft.path().to_str().unwrap())];
     host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf, &path_nft)
         .assert_success();
@@ -235,9 +239,7 @@ fn iptables_check_reports_missing_pieces() {
     testkit::require_root();
     let host = Host::new();
     let ctr = TempNetns::new();
-    let conf = Conf::new("chk", "1.0.0", mappings())
-        .prev(prev("1.0.0"))
-        .text();
+    let conf = conf_after("chk", "1.0.0", mappings());
     let r = host.run(&ours(), "CHECK", "c1", ctr.path(), &conf);
     let chain = "CNI-DN-38471ebaafa33048fe142";
     assert_eq!(
@@ -276,6 +278,20 @@ fn iptables_check_reports_missing_pieces() {
         .assert_success();
 }
 
+/// GC of network `gcnet` with `valid` as its `cni.dev/valid-attachments` (no key: `None`).
+fn gc(host: &Host, valid: Option<&Value>) {
+    let mut conf = json!({"cniVersion": "1.1.0", "name": "gcnet", "type": "portmap"});
+    if let Some(l) = valid {
+        conf["cni.dev/valid-attachments"] = l.clone();
+    }
+    let run = testkit::Invocation::new(ours())
+        .command("GC")
+        .path("/usr/lib/cni")
+        .env("PATH", PATH)
+        .stdin(conf.to_string());
+    host.netns.run(|| run.run()).unwrap().assert_success();
+}
+
 /// GC removes this network's chains of containers not in the valid list, nothing else.
 #[test]
 fn gc_removes_stale_chains_of_this_network_only() {
@@ -283,20 +299,14 @@ fn gc_removes_stale_chains_of_this_network_only() {
     let host = Host::new();
     let ctr = TempNetns::new();
     for (net, cid) in [("gcnet", "live"), ("gcnet", "gone"), ("othernet", "gone")] {
-        let conf = Conf::new(net, "1.1.0", mappings())
-            .prev(prev("1.1.0"))
-            .text();
+        let conf = conf_after(net, "1.1.0", mappings());
         host.run(&ours(), "ADD", cid, ctr.path(), &conf)
             .assert_success();
     }
-    let gc = json!({"cniVersion": "1.1.0", "name": "gcnet", "type": "portmap",
-        "cni.dev/valid-attachments": [{"containerID": "live", "ifname": "eth0"}]});
-    let run = testkit::Invocation::new(ours())
-        .command("GC")
-        .path("/usr/lib/cni")
-        .env("PATH", PATH)
-        .stdin(gc.to_string());
-    host.netns.run(|| run.run()).unwrap().assert_success();
+    gc(
+        &host,
+        Some(&json!([{"containerID": "live", "ifname": "eth0"}])),
+    );
     for v6 in [false, true] {
         let nat = host.nat(v6);
         assert!(
@@ -325,30 +335,16 @@ fn gc_with_null_attachments_removes_every_chain_of_this_network() {
         let host = Host::new();
         let ctr = TempNetns::new();
         for (net, cid) in [("gcnet", "one"), ("gcnet", "two"), ("othernet", "one")] {
-            let conf = Conf::new(net, "1.1.0", mappings())
-                .prev(prev("1.1.0"))
-                .text();
+            let conf = conf_after(net, "1.1.0", mappings());
             host.run(&ours(), "ADD", cid, ctr.path(), &conf)
                 .assert_success();
         }
-        let gc = |list: Option<&Value>| {
-            let mut conf = json!({"cniVersion": "1.1.0", "name": "gcnet", "type": "portmap"});
-            if let Some(l) = list {
-                conf["cni.dev/valid-attachments"] = l.clone();
-            }
-            let run = testkit::Invocation::new(ours())
-                .command("GC")
-                .path("/usr/lib/cni")
-                .env("PATH", PATH)
-                .stdin(conf.to_string());
-            host.netns.run(|| run.run()).unwrap().assert_success();
-        };
-        gc(None);
+        gc(&host, None);
         for v6 in [false, true] {
             let nat = host.nat(v6);
             assert_eq!(nat.matches("\n:CNI-DN-").count(), 3, "absent list: {nat}");
         }
-        gc(Some(&empty));
+        gc(&host, Some(&empty));
         for v6 in [false, true] {
             let nat = host.nat(v6);
             assert!(!nat.contains("dnat name: \\\"gcnet\\\""), "{empty}: {nat}");
@@ -477,13 +473,11 @@ fn a_host_ip_that_is_not_an_address_never_reaches_iptables() {
         "10.0.0.256",
         "010.0.0.1",
     ] {
-        let conf = Conf::new(
+        let conf = conf_after(
             "n",
             "1.0.0",
             json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": bad}]),
-        )
-        .prev(prev("1.0.0"))
-        .text();
+        );
         let quoted = serde_json::to_string(bad).unwrap();
         let add = host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf, &env);
         assert_eq!(
@@ -509,13 +503,11 @@ fn a_host_ip_that_is_not_an_address_never_reaches_iptables() {
     assert!(!host.nat(false).contains("CNI-DN-") && !host.nat(true).contains("CNI-DN-"));
 
     // What Go 1.1.1 does with it: an ip6tables error after a name lookup.
-    let conf = Conf::new(
+    let conf = conf_after(
         "n",
         "1.0.0",
         json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": "IFNAME"}]),
-    )
-    .prev(prev("1.0.0"))
-    .text();
+    );
     let go_add = host.run(&go(), "ADD", "c1", ctr.path(), &conf);
     assert!(
         error(&go_add).1.contains("host/network `IFNAME' not found"),
@@ -529,13 +521,11 @@ fn a_host_ip_that_is_not_an_address_never_reaches_iptables() {
         "192.168.99.1",
         "fd98::1",
     ] {
-        let conf = Conf::new(
+        let conf = conf_after(
             "n",
             "1.0.0",
             json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": good}]),
-        )
-        .prev(prev("1.0.0"))
-        .text();
+        );
         host.run(&ours(), "ADD", "c2", ctr.path(), &conf)
             .assert_success();
         host.run(&ours(), "DEL", "c2", ctr.path(), &conf)
@@ -554,13 +544,11 @@ fn a_parameter_problem_is_not_retried() {
     let path = format!("{}:{PATH}", tools.as_ref().display());
     let env = [("PATH", path.as_str())];
     let ctr = TempNetns::new();
-    let conf = Conf::new(
+    let conf = conf_after(
         "n",
         "1.0.0",
         json!([{"hostPort": 8080, "containerPort": 80, "protocol": "nosuchproto"}]),
-    )
-    .prev(prev("1.0.0"))
-    .text();
+    );
     let add = host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf, &env);
     let (code, msg) = error(&add);
     assert_eq!(code, 999);
