@@ -91,6 +91,20 @@ impl Env for ProcessEnv {
     }
 }
 
+/// A fixed environment: `(name, value)` pairs, the last of a name winning as in a shell's
+/// assignments (unit and integration tests).
+pub struct FixedEnv<'a>(pub &'a [(&'a str, &'a str)]);
+
+impl Env for FixedEnv<'_> {
+    fn lookup(&self, key: &str) -> Option<String> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_string())
+    }
+}
+
 impl Config {
     pub fn load(env: &dyn Env) -> Result<Config> {
         let root = Root::new(env.get_or("CNI_INSTALL_ROOT", "/"));
@@ -161,17 +175,9 @@ fn boolean(env: &dyn Env, key: &str, field: &str, default: bool) -> Result<bool>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    struct MapEnv(HashMap<&'static str, &'static str>);
-    impl Env for MapEnv {
-        fn lookup(&self, key: &str) -> Option<String> {
-            self.0.get(key).map(|v| v.to_string())
-        }
-    }
 
     fn load(pairs: &[(&'static str, &'static str)]) -> Result<Config> {
-        Config::load(&MapEnv(pairs.iter().copied().collect()))
+        Config::load(&FixedEnv(pairs))
     }
 
     #[test]

@@ -96,29 +96,39 @@ impl Podman {
         out
     }
 
-    /// `podman run` of the image with this VM's required flags and `mounts`.
+    /// `podman run --rm` of the image with this VM's required flags, `env` and `mounts`.
     fn run_image(&self, env: &[&str], mounts: &[String]) -> Output {
-        let mut args: Vec<String> = [
-            "run",
-            "--rm",
-            // The host's network: the stand-in apiserver listens on its loopback.
+        self.run_image_with(&["--rm"], env, mounts, &[])
+    }
+
+    /// `podman run` of the image: `how` (`--rm`, `-d --name X`), the host's network (the
+    /// stand-in apiserver listens on its loopback), this VM's ulimits, `env` (`-e`), `mounts`
+    /// (`-v`), then `command` (none: the image's own).
+    fn run_image_with(
+        &self,
+        how: &[&str],
+        env: &[&str],
+        mounts: &[String],
+        command: &[&str],
+    ) -> Output {
+        let mut args: Vec<&str> = vec!["run"];
+        args.extend(how);
+        args.extend([
             "--network",
             "host",
             "--ulimit",
             "nofile=1024:1024",
             "--ulimit",
             "nproc=1024:1024",
-        ]
-        .map(String::from)
-        .to_vec();
+        ]);
         for e in env {
-            args.extend(["-e".to_string(), e.to_string()]);
+            args.extend(["-e", e]);
         }
         for m in mounts {
-            args.extend(["-v".to_string(), m.clone()]);
+            args.extend(["-v", m.as_str()]);
         }
-        args.push(self.image.clone());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        args.push(&self.image);
+        args.extend(command);
         self.run(&args)
     }
 }
@@ -303,42 +313,24 @@ fn image_installs_the_suite_on_the_host() {
         .local_addr()
         .unwrap()
         .port();
-    let mut args: Vec<String> = [
-        "run",
-        "-d",
-        "--name",
-        "istio-cni-node",
-        "--network",
-        "host",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-    ]
-    .map(String::from)
-    .to_vec();
-    for e in [
-        "KUBERNETES_SERVICE_HOST=127.0.0.1".to_string(),
-        port.clone(),
-        "POD_NAMESPACE=istio-system".to_string(),
-        "EXCLUDE_NAMESPACES=kube-system".to_string(),
-        format!("CNI_INSTALL_HEALTH_ADDR=127.0.0.1:{health}"),
-    ] {
-        args.extend(["-e".to_string(), e]);
-    }
-    for m in mounts("")
-        .into_iter()
-        .chain([format!("{}:/var/run/istio-cni", run_dir.display())])
-    {
-        args.extend(["-v".to_string(), m]);
-    }
-    args.extend([
-        p.image.clone(),
-        "/opt/cni/bin/install".into(),
-        "istio-cni".into(),
-    ]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(p.run(&args).status.success(), "istio-cni agent container");
+    let health = format!("CNI_INSTALL_HEALTH_ADDR=127.0.0.1:{health}");
+    let agent = p.run_image_with(
+        &["-d", "--name", "istio-cni-node"],
+        &[
+            "KUBERNETES_SERVICE_HOST=127.0.0.1",
+            &port,
+            "POD_NAMESPACE=istio-system",
+            "EXCLUDE_NAMESPACES=kube-system",
+            &health,
+        ],
+        &[
+            mounts(""),
+            vec![format!("{}:/var/run/istio-cni", run_dir.display())],
+        ]
+        .concat(),
+        &["/opt/cni/bin/install", "istio-cni"],
+    );
+    assert!(agent.status.success(), "istio-cni agent container");
     let conflist = net_d.join("10-calico.conflist");
     let has_istio = || read(&conflist).contains("\"type\": \"istio-cni\"");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -26,18 +26,8 @@ fn data(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-struct MapEnv(Vec<(&'static str, &'static str)>);
-impl install::config::Env for MapEnv {
-    fn lookup(&self, key: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_string())
-    }
-}
-
 fn settings(env: &[(&'static str, &'static str)]) -> Settings {
-    Settings::load(&[], &MapEnv(env.to_vec())).unwrap()
+    Settings::load(&[], &install::config::FixedEnv(env)).unwrap()
 }
 
 /// HEAD's plugin keys the stored goldens predate (reference notes §1.2), and HEAD's `null`

@@ -183,18 +183,11 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    struct MapEnv(HashMap<&'static str, &'static str>);
-    impl Env for MapEnv {
-        fn lookup(&self, key: &str) -> Option<String> {
-            self.0.get(key).map(|v| v.to_string())
-        }
-    }
+    use crate::config::FixedEnv;
 
     fn load(args: &[&str], env: &[(&'static str, &'static str)]) -> Result<Settings> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        Settings::load(&args, &MapEnv(env.iter().copied().collect()))
+        Settings::load(&args, &FixedEnv(env))
     }
 
     #[test]

@@ -156,12 +156,7 @@ impl Fixture {
 
     pub fn run(&self) -> Output {
         let out = self.command().output().expect("run install");
-        eprintln!(
-            "install exited {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        testkit::show_output("install", &out);
         out
     }
 
