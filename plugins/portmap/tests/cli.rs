@@ -378,31 +378,67 @@ fn status_says_whether_a_backend_works() {
 
 /// The iptables tools of `PATH`, each a shell wrapper that logs its arguments before running
 /// the real one: which commands an ADD ran.
-fn logging_tools() -> (impl AsRef<std::path::Path>, std::path::PathBuf) {
-    let dir = testkit::temp_dir();
-    let log = dir.path().join("calls.log");
-    for tool in [
-        "iptables",
-        "ip6tables",
-        "iptables-restore",
-        "ip6tables-restore",
-    ] {
-        let wrapper = dir.path().join(tool);
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\necho \"{tool} $*\" >> {}\nexec /usr/sbin/{tool} \"$@\"\n",
-                log.display()
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(
-            &wrapper,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
+struct LoggingTools {
+    /// The wrappers' directory, removed on drop.
+    _dir: Box<dyn AsRef<std::path::Path>>,
+    log: std::path::PathBuf,
+    path: String,
+}
+
+impl LoggingTools {
+    fn new() -> LoggingTools {
+        let dir = testkit::temp_dir();
+        let log = dir.path().join("calls.log");
+        for tool in [
+            "iptables",
+            "ip6tables",
+            "iptables-restore",
+            "ip6tables-restore",
+        ] {
+            let wrapper = dir.path().join(tool);
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\necho \"{tool} $*\" >> {}\nexec /usr/sbin/{tool} \"$@\"\n",
+                    log.display()
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(
+                &wrapper,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        }
+        let path = format!("{}:{PATH}", dir.path().display());
+        LoggingTools {
+            _dir: Box::new(dir),
+            log,
+            path,
+        }
     }
-    (dir, log)
+
+    /// The environment of a run that goes through the wrappers.
+    fn env(&self) -> [(&str, &str); 1] {
+        [("PATH", self.path.as_str())]
+    }
+
+    /// The calls logged since the last [`LoggingTools::forget`], one a line.
+    fn calls(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn forget(&self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// The config of network `n` (1.0.0, [`mappings`]) after a plugin that gave the container
+/// the address `ip`.
+fn conf_for(ip: &str) -> String {
+    let mut prev = prev("1.0.0");
+    prev["ips"][0]["address"] = json!(ip);
+    Conf::new("n", "1.0.0", mappings()).prev(prev).text()
 }
 
 /// A node's first ADD reads the table and plans (the shared chains are missing); every later
@@ -412,27 +448,34 @@ fn logging_tools() -> (impl AsRef<std::path::Path>, std::path::PathBuf) {
 fn later_adds_are_one_restore() {
     testkit::require_root();
     let host = Host::new();
-    let (tools, log) = logging_tools();
-    let path = format!("{}:{PATH}", tools.as_ref().display());
-    let env = [("PATH", path.as_str())];
+    let tools = LoggingTools::new();
+    let env = tools.env();
     let ctr = TempNetns::new();
-    let conf = |cid_ip: &str| {
-        let mut prev = prev("1.0.0");
-        prev["ips"][0]["address"] = json!(cid_ip);
-        Conf::new("n", "1.0.0", mappings()).prev(prev).text()
-    };
-    let calls = || std::fs::read_to_string(&log).unwrap_or_default();
 
-    host.run_env(&ours(), "ADD", "c1", ctr.path(), &conf("10.0.0.2/24"), &env)
-        .assert_success();
-    let first = calls();
+    host.run_env(
+        &ours(),
+        "ADD",
+        "c1",
+        ctr.path(),
+        &conf_for("10.0.0.2/24"),
+        &env,
+    )
+    .assert_success();
+    let first = tools.calls();
     assert!(first.contains("iptables -w -t nat -S"), "{first}");
     assert!(first.contains("ip6tables -w -t nat -S"), "{first}");
-    std::fs::remove_file(&log).unwrap();
+    tools.forget();
 
-    host.run_env(&ours(), "ADD", "c2", ctr.path(), &conf("10.0.0.3/24"), &env)
-        .assert_success();
-    let second = calls();
+    host.run_env(
+        &ours(),
+        "ADD",
+        "c2",
+        ctr.path(),
+        &conf_for("10.0.0.3/24"),
+        &env,
+    )
+    .assert_success();
+    let second = tools.calls();
     assert_eq!(
         second.lines().collect::<Vec<_>>(),
         [
@@ -442,13 +485,20 @@ fn later_adds_are_one_restore() {
         "one transaction per family, no read"
     );
     // (iptables_parity compares the resulting tables with Go's after every step.)
-    std::fs::remove_file(&log).ok();
+    tools.forget();
     // Re-ADD of an existing container: the optimistic transaction fails on -N and the
     // careful path runs, changing nothing.
     let before = host.nat(false);
-    host.run_env(&ours(), "ADD", "c2", ctr.path(), &conf("10.0.0.3/24"), &env)
-        .assert_success();
-    let again = calls();
+    host.run_env(
+        &ours(),
+        "ADD",
+        "c2",
+        ctr.path(),
+        &conf_for("10.0.0.3/24"),
+        &env,
+    )
+    .assert_success();
+    let again = tools.calls();
     assert!(again.contains("iptables -w -t nat -S"), "{again}");
     assert_eq!(host.nat(false), before, "a repeated ADD changes nothing");
     assert!(host.nat(false).contains("--to-destination 10.0.0.3:80"));
@@ -462,9 +512,8 @@ fn later_adds_are_one_restore() {
 fn a_host_ip_that_is_not_an_address_never_reaches_iptables() {
     testkit::require_root();
     let host = Host::new();
-    let (tools, log) = logging_tools();
-    let path = format!("{}:{PATH}", tools.as_ref().display());
-    let env = [("PATH", path.as_str())];
+    let tools = LoggingTools::new();
+    let env = tools.env();
     let ctr = TempNetns::new();
     for bad in [
         "IFNAME",
@@ -494,11 +543,11 @@ fn a_host_ip_that_is_not_an_address_never_reaches_iptables() {
             (999, format!("Invalid host IP address: {quoted}")),
             "{bad}"
         );
-        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        let calls = tools.calls();
         assert_eq!(calls, "", "{bad}: no firewall command ran");
         host.run_env(&ours(), "DEL", "c1", ctr.path(), &conf, &env)
             .assert_success();
-        std::fs::remove_file(&log).ok();
+        tools.forget();
     }
     assert!(!host.nat(false).contains("CNI-DN-") && !host.nat(true).contains("CNI-DN-"));
 
@@ -540,9 +589,8 @@ fn a_host_ip_that_is_not_an_address_never_reaches_iptables() {
 fn a_parameter_problem_is_not_retried() {
     testkit::require_root();
     let host = Host::new();
-    let (tools, log) = logging_tools();
-    let path = format!("{}:{PATH}", tools.as_ref().display());
-    let env = [("PATH", path.as_str())];
+    let tools = LoggingTools::new();
+    let env = tools.env();
     let ctr = TempNetns::new();
     let conf = conf_after(
         "n",
@@ -556,7 +604,7 @@ fn a_parameter_problem_is_not_retried() {
         msg.starts_with("unable to setup DNAT: running [") && msg.contains("exit status 2: "),
         "{msg}"
     );
-    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    let calls = tools.calls();
     let restores = calls
         .lines()
         .filter(|l| l.starts_with("iptables-restore"))
@@ -572,12 +620,7 @@ fn the_optimistic_add_does_not_wait_for_the_lock() {
     testkit::require_root();
     let host = Host::new();
     let ctr = TempNetns::new();
-    let conf = |ip: &str| {
-        let mut prev = prev("1.0.0");
-        prev["ips"][0]["address"] = json!(ip);
-        Conf::new("n", "1.0.0", mappings()).prev(prev).text()
-    };
-    host.run(&ours(), "ADD", "c1", ctr.path(), &conf("10.0.0.2/24"))
+    host.run(&ours(), "ADD", "c1", ctr.path(), &conf_for("10.0.0.2/24"))
         .assert_success();
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -593,7 +636,7 @@ fn the_optimistic_add_does_not_wait_for_the_lock() {
         .ifname("eth0")
         .path("/usr/lib/cni")
         .env("PATH", PATH)
-        .stdin(conf("10.0.0.3/24"))
+        .stdin(conf_for("10.0.0.3/24"))
         .timeout(std::time::Duration::from_secs(5));
     let run = host.netns.run(|| inv.run()).unwrap();
     lock.unlock().unwrap();
