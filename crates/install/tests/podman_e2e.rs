@@ -44,23 +44,17 @@ fn two_containers_on_the_installed_calico_network() {
 
     // 1. The image's view: our binaries in <root>/opt/cni/bin; install them on the "host".
     let root = t.join("root");
-    for d in ["opt/cni/bin", "host/opt/cni/bin", "host/etc/cni/net.d"] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    for name in [
-        "calico",
-        "calico-ipam",
-        "portmap",
-        "tuning",
-        "loopback",
-        "host-local",
-    ] {
-        fs::copy(
-            testkit::workspace_bin(name),
-            root.join("opt/cni/bin").join(name),
-        )
-        .unwrap();
-    }
+    testkit::image_root(
+        &root,
+        &[
+            "calico",
+            "calico-ipam",
+            "portmap",
+            "tuning",
+            "loopback",
+            "host-local",
+        ],
+    );
     let ds = t.join("datastore");
     let template = format!(
         r#"{{

@@ -29,7 +29,7 @@ pub use kubeapi::{
 };
 pub use local_store::{add_ip_pool, kv_entry, kv_files};
 pub use netns::{remove_leftovers, TempNetns};
-pub use paths::{go_plugin, temp_dir, workspace_bin, GO_PLUGIN_DIR};
+pub use paths::{go_plugin, image_root, temp_dir, workspace_bin, GO_PLUGIN_DIR};
 pub use pki::{ec_key, issue, make_pki, openssl, sign, sign_subject, TlsFiles};
 pub use plugin::{Invocation, PluginRun};
 pub use podman::{require_podman, Podman};

@@ -28,6 +28,20 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// The Calico CNI image's view under `root`, as the end-to-end tests lay it out for `install`:
+/// the workspace's `binaries` in `opt/cni/bin` (the image's), and empty `host/opt/cni/bin` and
+/// `host/etc/cni/net.d` (the host's, as mounted).
+pub fn image_root(root: &Path, binaries: &[&str]) {
+    for d in ["opt/cni/bin", "host/opt/cni/bin", "host/etc/cni/net.d"] {
+        std::fs::create_dir_all(root.join(d))
+            .unwrap_or_else(|e| panic!("cannot create {d} under {}: {e}", root.display()));
+    }
+    for name in binaries {
+        std::fs::copy(workspace_bin(name), root.join("opt/cni/bin").join(name))
+            .unwrap_or_else(|e| panic!("cannot copy {name} into {}: {e}", root.display()));
+    }
+}
+
 /// The Go reference plugin `name` from Debian's package, if installed; used
 /// for differential tests.
 pub fn go_plugin(name: &str) -> Option<PathBuf> {

@@ -92,17 +92,18 @@ fn upgrade_moves_host_local_allocations_into_calico_ipam() {
         std::fs::write(bin.join(f), "binary").unwrap();
     }
 
-    let out = std::process::Command::new(common::BIN)
-        .arg("-upgrade")
-        .env_clear()
-        .env("KUBERNETES_NODE_NAME", "node1")
-        .env("CNI_INSTALL_ROOT", &root)
-        .env(
-            "KUBECONFIG",
-            b.dir.path().join("admin-kubeconfig").display().to_string(),
-        )
-        .output()
-        .unwrap();
+    // calico-ipam -upgrade as the Calico image's init container runs it on node1.
+    let upgrade = || {
+        std::process::Command::new(common::BIN)
+            .arg("-upgrade")
+            .env_clear()
+            .env("KUBERNETES_NODE_NAME", "node1")
+            .env("CNI_INSTALL_ROOT", &root)
+            .env("KUBECONFIG", b.dir.path().join("admin-kubeconfig"))
+            .output()
+            .unwrap()
+    };
+    let out = upgrade();
     assert!(
         out.status.success(),
         "{}{}",
@@ -152,18 +153,7 @@ fn upgrade_moves_host_local_allocations_into_calico_ipam() {
     assert_eq!(attrs.active_owner_attrs["namespace"], "default");
 
     // Nothing left to do: a second run finishes at once.
-    let again = std::process::Command::new(common::BIN)
-        .arg("-upgrade")
-        .env_clear()
-        .env("KUBERNETES_NODE_NAME", "node1")
-        .env("CNI_INSTALL_ROOT", &root)
-        .env(
-            "KUBECONFIG",
-            b.dir.path().join("admin-kubeconfig").display().to_string(),
-        )
-        .status()
-        .unwrap();
-    assert!(again.success());
+    assert!(upgrade().status.success());
 }
 
 #[test]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use netkit::NetNs;
 use serde_json::{json, Value};
-use testkit::{loud_skip, show_output, KubeApi, KubeApiOptions, Podman, Rule, TempNetns};
+use testkit::{loud_skip, show_output, KubeApi, KubeApiOptions, Podman, TempNetns};
 
 const POOL: &str = "10.246.0.0/24";
 
@@ -65,15 +65,7 @@ impl Node {
             .unwrap()
             .run(|| KubeApi::start(KubeApiOptions::default()))
             .unwrap();
-        api.add_token(
-            TOKEN,
-            "system:serviceaccount:istio-system:istio-cni",
-            vec![Rule::new(
-                &["get", "list", "watch"],
-                &[""],
-                &["pods", "nodes", "namespaces"],
-            )],
-        );
+        add_plugin_token(&api);
         let net = format!("k8s-pod-network-{}", std::process::id());
         let n = Node {
             host,
@@ -82,24 +74,17 @@ impl Node {
             net,
             agent: None,
         };
-        let root = n.root();
-        for d in ["opt/cni/bin", "host/opt/cni/bin", "host/etc/cni/net.d"] {
-            fs::create_dir_all(root.join(d)).unwrap();
-        }
-        for name in [
-            "calico",
-            "calico-ipam",
-            "portmap",
-            "tuning",
-            "loopback",
-            "istio-cni",
-        ] {
-            fs::copy(
-                testkit::workspace_bin(name),
-                root.join("opt/cni/bin").join(name),
-            )
-            .unwrap();
-        }
+        testkit::image_root(
+            &n.root(),
+            &[
+                "calico",
+                "calico-ipam",
+                "portmap",
+                "tuning",
+                "loopback",
+                "istio-cni",
+            ],
+        );
         n
     }
 

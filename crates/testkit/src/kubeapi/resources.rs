@@ -87,10 +87,8 @@ impl ResourceDef {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Row {
-    group: &'static str,
-    version: &'static str,
+/// A core `v1` type.
+fn core(
     plural: &'static str,
     singular: &'static str,
     kind: &'static str,
@@ -98,19 +96,8 @@ struct Row {
     short_names: &'static [&'static str],
     categories: &'static [&'static str],
     subresources: &'static [&'static str],
-    schema: Option<&'static str>,
-}
-
-const fn core(
-    plural: &'static str,
-    singular: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-    short_names: &'static [&'static str],
-    categories: &'static [&'static str],
-    subresources: &'static [&'static str],
-) -> Row {
-    Row {
+) -> ResourceDef {
+    ResourceDef {
         group: "",
         version: "v1",
         plural,
@@ -121,31 +108,35 @@ const fn core(
         categories,
         subresources,
         schema: None,
+        schema_json: None,
+        status_subresource: false,
     }
 }
 
-const CORE: &[Row] = &[
-    core(
-        "namespaces",
-        "namespace",
-        "Namespace",
-        false,
-        &["ns"],
-        &[],
-        &["status"],
-    ),
-    core("nodes", "node", "Node", false, &["no"], &[], &["status"]),
-    core("pods", "pod", "Pod", true, &["po"], &["all"], &["status"]),
-    core(
-        "serviceaccounts",
-        "serviceaccount",
-        "ServiceAccount",
-        true,
-        &["sa"],
-        &[],
-        &["token"],
-    ),
-];
+fn core_types() -> Vec<ResourceDef> {
+    vec![
+        core(
+            "namespaces",
+            "namespace",
+            "Namespace",
+            false,
+            &["ns"],
+            &[],
+            &["status"],
+        ),
+        core("nodes", "node", "Node", false, &["no"], &[], &["status"]),
+        core("pods", "pod", "Pod", true, &["po"], &["all"], &["status"]),
+        core(
+            "serviceaccounts",
+            "serviceaccount",
+            "ServiceAccount",
+            true,
+            &["sa"],
+            &[],
+            &["token"],
+        ),
+    ]
+}
 
 /// One of Calico's custom resources, served as `crd.projectcalico.org/v1`
 /// (libcalico-go/config/crd/crd.projectcalico.org_*.yaml) and as `projectcalico.org/v3`
@@ -164,13 +155,17 @@ struct CalicoKind {
 }
 
 impl CalicoKind {
-    fn row(&self, group: &'static str) -> Row {
+    /// The kind as served in `group` (v1's or v3's), its schema parsed.
+    fn def(&self, group: &'static str) -> ResourceDef {
         let v1 = group == CRD_V1_GROUP;
         let (plural, singular, kind) = match self.v3_names {
             Some(names) if !v1 => names,
             _ => (self.plural, self.singular, self.kind),
         };
-        Row {
+        let schema = if v1 { self.v1_schema } else { self.v3_schema };
+        let parsed: serde_json::Value =
+            serde_json::from_str(schema).expect("embedded CRD schema is JSON");
+        ResourceDef {
             group,
             version: if v1 { "v1" } else { "v3" },
             plural,
@@ -180,7 +175,9 @@ impl CalicoKind {
             short_names: if v1 { &[] } else { self.v3_short_names },
             categories: &[],
             subresources: &[],
-            schema: Some(if v1 { self.v1_schema } else { self.v3_schema }),
+            schema: Some(Arc::new(Schema::parse(&parsed))),
+            schema_json: Some(schema),
+            status_subresource: false,
         }
     }
 }
@@ -328,43 +325,16 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(groups: ApiGroups) -> Registry {
-        let v1 = matches!(groups, ApiGroups::V1 | ApiGroups::Both);
-        let v3 = matches!(groups, ApiGroups::V3 | ApiGroups::Both);
-        let calico = |group, served: bool| {
-            CALICO
-                .iter()
-                .filter(move |_| served)
-                .map(move |k| k.row(group))
-        };
-        let rows = CORE
-            .iter()
-            .copied()
-            .chain(calico(CRD_V1_GROUP, v1))
-            .chain(calico(V3_GROUP, v3));
-        let defs = rows
-            .map(|r| {
-                let schema = r.schema.map(|s| {
-                    let v: serde_json::Value =
-                        serde_json::from_str(s).expect("embedded CRD schema is JSON");
-                    Arc::new(Schema::parse(&v))
-                });
-                Arc::new(ResourceDef {
-                    group: r.group,
-                    version: r.version,
-                    plural: r.plural,
-                    singular: r.singular,
-                    kind: r.kind,
-                    namespaced: r.namespaced,
-                    short_names: r.short_names,
-                    categories: r.categories,
-                    subresources: r.subresources,
-                    status_subresource: false,
-                    schema,
-                    schema_json: r.schema,
-                })
-            })
-            .collect();
-        Registry { defs }
+        let mut defs = core_types();
+        if matches!(groups, ApiGroups::V1 | ApiGroups::Both) {
+            defs.extend(CALICO.iter().map(|k| k.def(CRD_V1_GROUP)));
+        }
+        if matches!(groups, ApiGroups::V3 | ApiGroups::Both) {
+            defs.extend(CALICO.iter().map(|k| k.def(V3_GROUP)));
+        }
+        Registry {
+            defs: defs.into_iter().map(Arc::new).collect(),
+        }
     }
 
     /// The resource `plural` of `group`/`version`.

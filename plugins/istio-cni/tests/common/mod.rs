@@ -13,6 +13,19 @@ use testkit::{Invocation, KubeApi, KubeApiOptions, Rule, TempNetns};
 pub const TOKEN: &str = "istio-cni-test-token";
 pub const STATUS: &str = "sidecar.istio.io/status";
 
+/// [`TOKEN`] for istio-cni's service account, with what its ClusterRole allows.
+pub fn add_plugin_token(api: &KubeApi) {
+    api.add_token(
+        TOKEN,
+        "system:serviceaccount:istio-system:istio-cni",
+        vec![Rule::new(
+            &["get", "list", "watch"],
+            &[""],
+            &["pods", "nodes", "namespaces"],
+        )],
+    );
+}
+
 pub struct Cluster {
     pub api: KubeApi,
     pub dir: tempfile::TempDir,
@@ -22,15 +35,7 @@ impl Cluster {
     pub fn start() -> Cluster {
         testkit::require_root();
         let api = KubeApi::start(KubeApiOptions::default());
-        api.add_token(
-            TOKEN,
-            "system:serviceaccount:istio-system:istio-cni",
-            vec![Rule::new(
-                &["get", "list", "watch"],
-                &[""],
-                &["pods", "nodes", "namespaces"],
-            )],
-        );
+        add_plugin_token(&api);
         let dir = testkit::temp_dir();
         std::fs::create_dir_all(dir.path().join("run")).unwrap();
         let c = Cluster { api, dir };
