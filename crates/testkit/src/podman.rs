@@ -61,7 +61,10 @@ impl Podman {
     /// container needs), for `podman run --rootfs`.
     pub fn busybox_rootfs(&self, dirs: &[&str], applets: &[&str]) -> PathBuf {
         let rootfs = self.dir.join("rootfs");
-        for d in ["bin", "proc", "sys", "dev", "etc", "tmp"].iter().chain(dirs) {
+        for d in ["bin", "proc", "sys", "dev", "etc", "tmp"]
+            .iter()
+            .chain(dirs)
+        {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
         std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
