@@ -15,9 +15,12 @@
 //! scratch directory) can only turn into a sibling inside that directory, or a relative name
 //! (run the plugin in a scratch working directory: [`crate::Invocation::current_dir`]).
 
+use std::path::Path;
+use std::time::Duration;
+
 use serde_json::{json, Map, Value};
 
-use crate::PluginRun;
+use crate::{Invocation, PluginRun};
 
 /// splitmix64: tiny, seedable, good enough to pick mutations.
 #[derive(Debug, Clone)]
@@ -314,6 +317,16 @@ fn random_value(rng: &mut Rng, was: &Value) -> Value {
             return v;
         }
     }
+}
+
+/// `inv` as a fuzz case runs it: `stdin` the case's config, in the scratch directory `work`
+/// (where the relative paths a mutation makes land), within `timeout` and 1 GiB of memory, so
+/// that a plugin that hangs or balloons fails its case instead of the machine.
+pub fn guarded(inv: Invocation, stdin: &[u8], work: &Path, timeout: Duration) -> Invocation {
+    inv.stdin(stdin.to_vec())
+        .current_dir(work)
+        .timeout(timeout)
+        .memory_limit(1 << 30)
 }
 
 /// Runs `default_cases` cases (or `FUZZ_CASES`) through `run`, once per verb of `verbs`: the

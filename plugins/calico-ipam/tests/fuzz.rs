@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::{json, Value};
 use testkit::Invocation;
@@ -49,18 +51,14 @@ fn mutated_configs() {
         &bases,
         &["ADD", "CHECK", "DEL"],
         |verb, stdin| {
-            Invocation::new(BIN)
+            let inv = Invocation::new(BIN)
                 .command(verb)
                 .container_id("fuzz")
                 .netns("/var/run/netns/none")
                 .ifname("eth0")
                 .path("/opt/cni/bin")
-                .stdin(stdin.to_vec())
-                .current_dir(work.path())
-                .wrapped("/usr/bin/unshare", ["-n", "--"])
-                .timeout(std::time::Duration::from_secs(30))
-                .memory_limit(1 << 30)
-                .run()
+                .wrapped("/usr/bin/unshare", ["-n", "--"]);
+            testkit::fuzz::guarded(inv, stdin, work.path(), Duration::from_secs(30)).run()
         },
     );
 }

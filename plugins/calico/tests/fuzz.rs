@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::{json, Value};
 use testkit::TempNetns;
@@ -49,12 +51,8 @@ fn mutated_configs() {
         &bases,
         &["ADD", "CHECK", "DEL"],
         |verb, stdin| {
-            let inv = host
-                .invocation(verb, "fuzz", ctr.path(), &json!(null))
-                .stdin(stdin.to_vec())
-                .current_dir(work.path())
-                .timeout(std::time::Duration::from_secs(30))
-                .memory_limit(1 << 30);
+            let inv = host.invocation(verb, "fuzz", ctr.path(), &json!(null));
+            let inv = testkit::fuzz::guarded(inv, stdin, work.path(), Duration::from_secs(30));
             host.exec(inv)
         },
     );

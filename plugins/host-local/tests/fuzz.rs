@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::{json, Value};
 use testkit::Invocation;
@@ -45,17 +47,13 @@ fn mutated_configs() {
         &bases,
         &["ADD", "CHECK", "DEL"],
         |verb, stdin| {
-            Invocation::new(ours())
+            let inv = Invocation::new(ours())
                 .command(verb)
                 .container_id("fuzz")
                 .netns(NETNS)
                 .ifname("eth0")
-                .path("/opt/cni/bin")
-                .stdin(stdin.to_vec())
-                .current_dir(&work)
-                .timeout(std::time::Duration::from_secs(20))
-                .memory_limit(1 << 30)
-                .run()
+                .path("/opt/cni/bin");
+            testkit::fuzz::guarded(inv, stdin, &work, Duration::from_secs(20)).run()
         },
     );
 }

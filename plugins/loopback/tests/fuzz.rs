@@ -3,6 +3,8 @@
 //! run may panic, hang or exit other than 0 or 1, and its output is a result or nothing on
 //! success, a CNI error `{code, msg[, details]}` on failure.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
 use testkit::{require_root, Invocation, TempNetns};
 
@@ -30,17 +32,13 @@ fn mutated_configs() {
         &bases,
         &["ADD", "CHECK", "DEL"],
         |verb, stdin| {
-            Invocation::new(OURS)
+            let inv = Invocation::new(OURS)
                 .command(verb)
                 .container_id("fuzz")
                 .netns(ns.path())
                 .ifname("eth0")
-                .path("/opt/cni/bin")
-                .stdin(stdin.to_vec())
-                .current_dir(work.path())
-                .timeout(std::time::Duration::from_secs(20))
-                .memory_limit(1 << 30)
-                .run()
+                .path("/opt/cni/bin");
+            testkit::fuzz::guarded(inv, stdin, work.path(), Duration::from_secs(20)).run()
         },
     );
 }

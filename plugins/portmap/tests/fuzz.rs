@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::{json, Value};
 use testkit::{Invocation, TempNetns};
@@ -54,11 +56,8 @@ fn mutated_configs() {
                 .netns(ctr.path())
                 .ifname("eth0")
                 .path("/usr/lib/cni")
-                .env("PATH", PATH)
-                .stdin(stdin.to_vec())
-                .current_dir(work.path())
-                .timeout(std::time::Duration::from_secs(30))
-                .memory_limit(1 << 30);
+                .env("PATH", PATH);
+            let inv = testkit::fuzz::guarded(inv, stdin, work.path(), Duration::from_secs(30));
             host.netns.run(|| inv.run()).unwrap()
         },
     );

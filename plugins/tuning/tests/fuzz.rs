@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use serde_json::{json, Value};
 use testkit::Invocation;
@@ -38,17 +40,13 @@ fn mutated_configs() {
         &bases,
         &["ADD", "CHECK", "DEL"],
         |verb, stdin| {
-            Invocation::new(OURS)
+            let inv = Invocation::new(OURS)
                 .command(verb)
                 .container_id(CONTAINER_ID)
                 .netns(fx.netns())
                 .ifname(IFNAME)
-                .path("/opt/cni/bin")
-                .stdin(stdin.to_vec())
-                .current_dir(work.path())
-                .timeout(std::time::Duration::from_secs(20))
-                .memory_limit(1 << 30)
-                .run()
+                .path("/opt/cni/bin");
+            testkit::fuzz::guarded(inv, stdin, work.path(), Duration::from_secs(20)).run()
         },
     );
 }
