@@ -157,6 +157,30 @@ impl KubeStore {
             .cloned()
     }
 
+    /// What a delete of `key` at `revision` deletes: this process's last read of it when that
+    /// is at the revision, else the object as `read` finds it now — absent is NotFound, at
+    /// another revision a Conflict.
+    fn to_delete(
+        &self,
+        key: &str,
+        revision: Option<Revision>,
+        read: impl FnOnce() -> Result<Option<KvPair>>,
+    ) -> Result<Seen> {
+        if let Some(seen) = revision.and_then(|r| self.seen_at(key, r)) {
+            return Ok(seen);
+        }
+        let pair = read()?.ok_or_else(|| DatastoreError::NotFound {
+            identifier: key.to_string(),
+        })?;
+        if revision.is_some_and(|r| r != pair.revision) {
+            return Err(DatastoreError::Conflict {
+                identifier: key.to_string(),
+                current: Some(Box::new(pair)),
+            });
+        }
+        Ok(self.seen_at(key, pair.revision).expect("just read"))
+    }
+
     fn err(&self, e: kubeclient::Error, key: &str) -> DatastoreError {
         errors::to_datastore(e, key)
     }
@@ -250,24 +274,7 @@ impl KubeStore {
         name: &str,
         revision: Option<Revision>,
     ) -> Result<KvPair> {
-        // The object as it stands (from this process's last read when it is that revision).
-        let current = match revision.and_then(|r| self.seen_at(key, r)) {
-            Some(s) => s,
-            None => {
-                let pair =
-                    self.crd_get(key, kind, name)?
-                        .ok_or_else(|| DatastoreError::NotFound {
-                            identifier: key.to_string(),
-                        })?;
-                if revision.is_some_and(|r| r != pair.revision) {
-                    return Err(DatastoreError::Conflict {
-                        identifier: key.to_string(),
-                        current: Some(Box::new(pair)),
-                    });
-                }
-                self.seen_at(key, pair.revision).expect("just read")
-            }
-        };
+        let current = self.to_delete(key, revision, || self.crd_get(key, kind, name))?;
         let old = KvPair {
             key: key.to_string(),
             value: current.value.clone(),
@@ -457,23 +464,7 @@ impl KubeStore {
         name: &str,
         revision: Option<Revision>,
     ) -> Result<KvPair> {
-        let seen = match revision.and_then(|r| self.seen_at(key, r)) {
-            Some(s) => s,
-            None => {
-                let pair = self.wep_get(key, namespace, name)?.ok_or_else(|| {
-                    DatastoreError::NotFound {
-                        identifier: key.to_string(),
-                    }
-                })?;
-                if revision.is_some_and(|r| r != pair.revision) {
-                    return Err(DatastoreError::Conflict {
-                        identifier: key.to_string(),
-                        current: Some(Box::new(pair)),
-                    });
-                }
-                self.seen_at(key, pair.revision).expect("just read")
-            }
-        };
+        let seen = self.to_delete(key, revision, || self.wep_get(key, namespace, name))?;
         let (_, pod_name) = pod::pod_of_wep_name(name).ok_or_else(|| invalid_key(key))?;
         self.client
             .patch(
