@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use libcni::error::code;
-use libcni::{CniCode, CniError};
+use libcni::CniCode;
 
 use crate::kv::KvPair;
 
@@ -90,18 +90,6 @@ impl DatastoreError {
 
     pub fn is_not_found(&self) -> bool {
         matches!(self, DatastoreError::NotFound { .. })
-    }
-
-    /// A client that could not be created, as Calico's plugins report it (`utils.CreateClient`
-    /// returns a plain Go error, so code 999): a configuration the client cannot use — a
-    /// server URL that does not parse, an unreadable CA — fails with its own words and code
-    /// 999 rather than 7. Anything a retry can fix keeps 11, and the local store, which
-    /// Calico does not have, keeps its own codes.
-    pub fn creating_client_to_cni(&self) -> CniError {
-        match self {
-            DatastoreError::Config(_) => CniError::new(code::INTERNAL, self.to_string()),
-            _ => self.to_cni(),
-        }
     }
 
     pub fn is_already_exists(&self) -> bool {
@@ -197,14 +185,16 @@ mod tests {
     }
 
     #[test]
-    fn a_client_that_cannot_be_created_is_a_plain_error_unless_a_retry_helps() {
+    fn a_client_that_cannot_be_created_says_whether_a_retry_helps() {
+        // Our code table (Calico returns 999 for all): a configuration no retry will fix is
+        // 7, an outage 11, a local I/O error 5; the text is the reason as it is.
         let e = DatastoreError::Config("host must be a URL or a host:port pair".into());
-        assert_eq!(e.creating_client_to_cni().code, 999);
-        assert_eq!(e.creating_client_to_cni().msg, e.to_string());
+        assert_eq!(e.to_cni().code, 7);
+        assert_eq!(e.to_cni().msg, e.to_string());
         let down = DatastoreError::Unavailable("down".into());
-        assert_eq!(down.creating_client_to_cni().code, 11);
+        assert_eq!(down.to_cni().code, 11);
         let io = DatastoreError::io("/x", io::Error::from_raw_os_error(libc::EROFS));
-        assert_eq!(io.creating_client_to_cni().code, 5);
+        assert_eq!(io.to_cni().code, 5);
     }
 
     #[test]

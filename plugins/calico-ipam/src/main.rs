@@ -261,8 +261,9 @@ pub(crate) fn start_logging(raw: &serde_json::Value) -> Result<(), CniError> {
 /// first use initialises ClusterInformation and this Node, which calico-node would otherwise
 /// create.
 pub(crate) fn open(raw: &serde_json::Value, node: &str) -> Result<Datastore, CniError> {
-    // Calico's calico-ipam returns a client it cannot create as a plain error (code 999).
-    let ds = Datastore::from_netconf(raw).map_err(|e| e.creating_client_to_cni())?;
+    // A client it cannot create is returned as it is (Calico: code 999 for all; ours says
+    // whether a retry helps: 7 config, 11 outage).
+    let ds = Datastore::from_netconf(raw).map_err(|e| e.to_cni())?;
     if ds.backend() == "local" {
         ensure_local_node(&ds, node).map_err(|e| e.to_cni())?;
     }

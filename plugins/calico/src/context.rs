@@ -73,7 +73,7 @@ impl Context {
         }
         debug!("identifiers: {ids:?}");
         let ds = Datastore::from_keys(&loaded.datastore).map_err(|e| {
-            let e = e.creating_client_to_cni();
+            let e = e.to_cni();
             // Calico's cmdAdd says what failed; its cmdDel returns the error as it is.
             match verb {
                 Verb::Add => {

@@ -1,8 +1,10 @@
-//! A Kubernetes API server URL that is not one (`kubernetes.k8s_api_root` or a kubeconfig's
-//! `server`) fails at once with Go's `url.Parse` words, wrapped as Calico wraps a client it
-//! cannot create: `error creating calico client: ...` on ADD, the bare text on DEL (code 999
-//! both: Calico returns plain errors). No request is made — nothing listens anywhere here — so
-//! the answer comes at once instead of after a resolver timeout.
+//! A datastore address that cannot be one fails at once, before any network call, as a
+//! configuration error (code 7 in our table; Calico returns 999 for every error): a Kubernetes
+//! API server URL that does not parse (`kubernetes.k8s_api_root` or a kubeconfig's `server`)
+//! with Go's `url.Parse` words, wrapped as Calico wraps a client it cannot create (`error
+//! creating calico client: ...` on ADD, the bare text on DEL and in calico-ipam), and an etcd
+//! endpoint in a scheme etcd's client cannot speak (`ftp://`). Nothing listens anywhere here,
+//! so an answer that waited for the network would come late; these come at once.
 
 mod common;
 
@@ -43,9 +45,9 @@ fn run_at_once(h: &Host, bin: &Path, cmd: &str, conf: &Value) -> testkit::Plugin
     r
 }
 
-fn assert_error(r: &testkit::PluginRun, msg: &str) {
+fn assert_error(r: &testkit::PluginRun, code: u64, msg: &str) {
     assert_eq!(r.code, 1, "{r}");
-    assert_eq!(r.json()["code"], 999, "{r}");
+    assert_eq!(r.json()["code"], code, "{r}");
     assert_eq!(r.json()["msg"], msg, "{r}");
 }
 
@@ -71,13 +73,13 @@ fn a_server_url_that_is_not_one_fails_at_once_in_gos_words() {
     );
     let https = r#"parse "https://\\": invalid character "\\" in host name"#;
     let r = run_at_once(&h, &calico(), "ADD", &conf);
-    assert_error(&r, &format!("error creating calico client: {https}"));
+    assert_error(&r, 7, &format!("error creating calico client: {https}"));
     let r = run_at_once(&h, &calico(), "DEL", &conf);
-    assert_error(&r, https);
+    assert_error(&r, 7, https);
     // calico-ipam returns the client's error as it is, on ADD too.
     let ipam = testkit::workspace_bin("calico-ipam");
     let r = run_at_once(&h, &ipam, "ADD", &conf);
-    assert_error(&r, https);
+    assert_error(&r, 7, https);
 
     // The kubeconfig's own server, without TLS settings: http:// is tried.
     let bad_server = kubeconfig(&dir.join("bad-server"), "'\\'", "");
@@ -89,9 +91,9 @@ fn a_server_url_that_is_not_one_fails_at_once_in_gos_words() {
     );
     let http = r#"parse "http://\\": invalid character "\\" in host name"#;
     let r = run_at_once(&h, &calico(), "ADD", &conf);
-    assert_error(&r, &format!("error creating calico client: {http}"));
+    assert_error(&r, 7, &format!("error creating calico client: {http}"));
     let r = run_at_once(&h, &ipam, "DEL", &conf);
-    assert_error(&r, http);
+    assert_error(&r, 7, http);
 
     // Another datastore, the same URL for the plugin's own pod client (policy k8s): Calico's
     // CmdAddK8s returns that error as it is.
@@ -101,5 +103,25 @@ fn a_server_url_that_is_not_one_fails_at_once_in_gos_words() {
         json!({ "kubernetes": { "k8s_api_root": "\\" }, "policy": { "type": "k8s" } }),
     );
     let r = run_at_once(&h, &calico(), "ADD", &conf);
-    assert_error(&r, http);
+    assert_error(&r, 999, http);
+}
+
+#[test]
+fn an_etcd_endpoint_in_another_scheme_is_a_config_error() {
+    let h = Host::new(Store::Local);
+    h.install_calico_ipam(&[]);
+    let conf = h.conf(
+        "1.0.0",
+        "net1",
+        json!({ "datastore_type": "etcdv3", "etcd_endpoints": "ftp://127.0.0.1:2379",
+                "ipam": { "type": "calico-ipam" } }),
+    );
+    let why = r#"invalid etcd endpoint "ftp://127.0.0.1:2379": unsupported scheme "ftp" (use http or https)"#;
+    let r = run_at_once(&h, &calico(), "ADD", &conf);
+    assert_error(&r, 7, &format!("error creating calico client: {why}"));
+    let r = run_at_once(&h, &calico(), "DEL", &conf);
+    assert_error(&r, 7, why);
+    let ipam = testkit::workspace_bin("calico-ipam");
+    let r = run_at_once(&h, &ipam, "ADD", &conf);
+    assert_error(&r, 7, why);
 }
