@@ -163,7 +163,7 @@ pub fn dispatch(
 /// All of stdin, as Go's `io.ReadAll`, with Go's error (`error reading from stdin: read
 /// /dev/stdin: ...`, code 5), but never more than [`crate::fs::CONFIG_LIMIT`]: a runtime that
 /// pipes without end gets the same error, code and all, instead of a plugin that eats memory.
-fn read_stdin(stdin: &mut dyn Read, buf: &mut Vec<u8>) -> Result<(), CniError> {
+pub fn read_stdin(stdin: &mut dyn Read, buf: &mut Vec<u8>) -> Result<(), CniError> {
     let fail =
         |why: String| CniError::new(code::IO_FAILURE, format!("error reading from stdin: {why}"));
     // A typical config fits; read_to_end alone would start at 32 bytes and read five times.

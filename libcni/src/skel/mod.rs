@@ -6,5 +6,5 @@ mod env;
 pub mod validate;
 
 pub use alloc::PluginAllocator;
-pub use dispatch::{about, dispatch, run, Io, Plugin};
+pub use dispatch::{about, dispatch, read_stdin, run, Io, Plugin};
 pub use env::CmdArgs;

@@ -2,8 +2,6 @@
 //! the version, `-t` tests the datastore named by the NetConf on stdin (used to gate
 //! installing the CNI config).
 
-use std::io::Read;
-
 use libcni::CniError;
 
 use crate::context::ds_err;
@@ -50,9 +48,9 @@ const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `calico -t`: the datastore must answer and say it is ready.
 pub fn test_connection() -> i32 {
-    let mut stdin = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut stdin);
     let r = (|| -> Result<(), CniError> {
+        let mut stdin = Vec::new();
+        libcni::skel::read_stdin(&mut std::io::stdin().lock(), &mut stdin)?;
         let loaded = crate::config::load(&stdin)?;
         let ds = datastore::Datastore::from_keys(&loaded.datastore).map_err(ds_err)?;
         // Calico's test mode gives each request 2 s.

@@ -676,12 +676,13 @@ fn keys_match_case_insensitively() {
     });
 }
 
-/// Scenario 12: `calico -t` answers 0 with a reachable, ready etcd, 1 with code 100 otherwise.
+/// Scenario 12: `calico -t` answers 0 with a reachable, ready etcd, 1 with code 100 otherwise;
+/// it reads at most 16 MiB of stdin, as the plugin does.
 #[test]
 fn test_connection_flag() {
     let h = Host::new(Store::Etcd);
     let conf = h.conf("1.0.0", "net1", json!({}));
-    let run = |conf: &Value| {
+    let run_bytes = |stdin: Vec<u8>| {
         h.netns
             .run(|| {
                 let out = std::process::Command::new(calico())
@@ -692,10 +693,8 @@ fn test_connection_flag() {
                     .spawn()
                     .and_then(|mut c| {
                         use std::io::Write;
-                        c.stdin
-                            .take()
-                            .unwrap()
-                            .write_all(&serde_json::to_vec(conf).unwrap())?;
+                        // It may stop reading (and exit) before all of it is written.
+                        let _ = c.stdin.take().unwrap().write_all(&stdin);
                         c.wait_with_output()
                     })
                     .unwrap();
@@ -706,7 +705,19 @@ fn test_connection_flag() {
             })
             .unwrap()
     };
+    let run = |conf: &Value| run_bytes(serde_json::to_vec(conf).unwrap());
     assert_eq!(run(&conf), (Some(0), String::new()));
+    // Valid JSON, but 17 MiB of it.
+    let mut huge = serde_json::to_vec(&conf).unwrap();
+    huge.resize(17 << 20, b' ');
+    let (code, out) = run_bytes(huge);
+    assert_eq!(code, Some(1));
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["code"], 100);
+    assert_eq!(
+        v["details"],
+        "error reading from stdin: network configuration too large (over 16777216 bytes)"
+    );
     let mut bad = conf.clone();
     bad["etcd_endpoints"] = json!("http://127.0.0.1:1");
     let (code, out) = run(&bad);
