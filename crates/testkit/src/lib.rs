@@ -19,6 +19,7 @@ mod pki;
 mod plugin;
 mod podman;
 mod private_dir;
+mod rng;
 mod root;
 mod tools;
 

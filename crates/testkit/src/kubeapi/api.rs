@@ -882,12 +882,12 @@ pub fn create(
     // BeforeCreate: generated name, system fields.
     let generate = meta_str(&obj, "generateName").to_string();
     if meta_str(&obj, "name").is_empty() && !generate.is_empty() {
-        let mut name = format!("{generate}{}", store.rng.name_suffix());
+        let mut name = format!("{generate}{}", util::name_suffix(&mut store.rng));
         for _ in 0..8 {
             if store.get(rd, ns_opt, &name).is_none() {
                 break;
             }
-            name = format!("{generate}{}", store.rng.name_suffix());
+            name = format!("{generate}{}", util::name_suffix(&mut store.rng));
         }
         ensure_meta(&mut obj).insert("name".into(), json!(name));
     }

@@ -181,7 +181,7 @@ impl Faults {
     pub fn new(seed: u64) -> Faults {
         Faults {
             list: Vec::new(),
-            rng: Rng::seeded(seed),
+            rng: Rng::new(seed),
         }
     }
 

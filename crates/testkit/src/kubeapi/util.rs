@@ -1,6 +1,5 @@
-//! Small helpers: time stamps, UUIDs, a seedable RNG, Go-style value formatting, URL decoding.
+//! Small helpers: time stamps, generated name suffixes, Go-style value formatting, URL decoding.
 
-use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use libcni::json::go_quote;
@@ -86,71 +85,14 @@ pub fn is_date_time(s: &str) -> bool {
     }
 }
 
-/// SplitMix64: small, fast, good enough for UUIDs, name suffixes and fault dice.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub use crate::rng::Rng;
 
-impl Rng {
-    pub fn seeded(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// Seeded from `/dev/urandom` (the clock if that fails).
-    pub fn from_entropy() -> Rng {
-        let mut b = [0u8; 8];
-        let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
-        let seed = if ok.is_ok() {
-            u64::from_le_bytes(b)
-        } else {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64)
-        };
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// A random (version 4, variant 1) UUID in the canonical lower-case form.
-    pub fn uuid4(&mut self) -> String {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&self.next_u64().to_le_bytes());
-        b[8..].copy_from_slice(&self.next_u64().to_le_bytes());
-        b[6] = (b[6] & 0x0f) | 0x40;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        format!(
-            "{}-{}-{}-{}-{}",
-            &h[..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..]
-        )
-    }
-
-    /// `generateName`'s suffix: 5 characters of apimachinery's `utilrand.String` alphabet.
-    pub fn name_suffix(&mut self) -> String {
-        const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-        (0..5)
-            .map(|_| ALPHA[self.below(ALPHA.len())] as char)
-            .collect()
-    }
+/// `generateName`'s suffix: 5 characters of apimachinery's `utilrand.String` alphabet.
+pub fn name_suffix(rng: &mut Rng) -> String {
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| ALPHA[rng.below(ALPHA.len())] as char)
+        .collect()
 }
 
 /// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`: shortest digits, exponent
@@ -263,13 +205,6 @@ mod tests {
         assert_eq!(go_float(1e6), "1e+06");
         assert_eq!(go_float(1e21), "1e+21");
         assert_eq!(go_float(0.00001), "1e-05");
-    }
-
-    #[test]
-    fn uuid4_shape() {
-        let u = Rng::seeded(1).uuid4();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "4");
     }
 
     #[test]
