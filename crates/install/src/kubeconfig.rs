@@ -83,20 +83,25 @@ pub enum Tls<'a> {
     Insecure,
 }
 
-/// Calico's kubeconfig text, byte for byte. The host is joined with the port
-/// like Go's `net.JoinHostPort`, so an IPv6 address gets brackets and an IPv4
+/// The apiserver's URL in a kubeconfig: `protocol` (`https` when empty) and the host joined
+/// with the port like Go's `net.JoinHostPort`, so an IPv6 address gets brackets and an IPv4
 /// address or name does not.
-pub fn render(protocol: &str, host: &str, port: &str, tls: Tls<'_>, token: &str) -> String {
+pub fn server_url(protocol: &str, host: &str, port: &str) -> String {
     let protocol = if protocol.is_empty() {
         "https"
     } else {
         protocol
     };
-    let endpoint = if host.contains(':') {
-        format!("[{host}]:{port}")
+    if host.contains(':') {
+        format!("{protocol}://[{host}]:{port}")
     } else {
-        format!("{host}:{port}")
-    };
+        format!("{protocol}://{host}:{port}")
+    }
+}
+
+/// Calico's kubeconfig text, byte for byte.
+pub fn render(protocol: &str, host: &str, port: &str, tls: Tls<'_>, token: &str) -> String {
+    let server = server_url(protocol, host, port);
     let tls = match tls {
         Tls::Insecure => "insecure-skip-tls-verify: true".to_string(),
         Tls::Ca(ca) => format!(
@@ -111,7 +116,7 @@ kind: Config
 clusters:
 - name: local
   cluster:
-    server: {protocol}://{endpoint}
+    server: {server}
     {tls}
 users:
 - name: calico

@@ -145,26 +145,27 @@ fn operator_install_then_the_kdd_chain_runs_with_the_cni_role() {
     let cnitool = testkit::workspace_bin("cnitool").display().to_string();
     let cache = scratch.path().join("cache").display().to_string();
     let pod_path = pod_ns.path().display().to_string();
+    // cnitool as the runtime, in the node's netns with its own /var (`var` under scratch).
+    let cnitool_run = |verb: &str, var: &str| {
+        let out = on_node_private(
+            &node,
+            &scratch.path().join(var),
+            &[
+                &cnitool,
+                "--cache-dir",
+                &cache,
+                verb,
+                "k8s-pod-network",
+                &pod_path,
+            ],
+            &env,
+        );
+        testkit::show_output(&format!("cnitool {verb}"), &out);
+        assert!(out.status.success(), "cnitool {verb} failed");
+        out
+    };
     api.clear_requests();
-    let add = on_node_private(
-        &node,
-        &scratch.path().join("var"),
-        &[
-            &cnitool,
-            "--cache-dir",
-            &cache,
-            "add",
-            "k8s-pod-network",
-            &pod_path,
-        ],
-        &env,
-    );
-    assert!(
-        add.status.success(),
-        "ADD: {}{}",
-        String::from_utf8_lossy(&add.stdout),
-        String::from_utf8_lossy(&add.stderr)
-    );
+    let add = cnitool_run("add", "var");
     let result: serde_json::Value = serde_json::from_slice(&add.stdout).unwrap();
     let ip = result["ips"][0]["address"].as_str().unwrap().to_string();
     assert!(ip.starts_with("10.244.") && ip.ends_with("/32"), "{result}");
@@ -188,24 +189,7 @@ fn operator_install_then_the_kdd_chain_runs_with_the_cni_role() {
         ip.as_str()
     );
 
-    let del = on_node_private(
-        &node,
-        &scratch.path().join("var2"),
-        &[
-            &cnitool,
-            "--cache-dir",
-            &cache,
-            "del",
-            "k8s-pod-network",
-            &pod_path,
-        ],
-        &env,
-    );
-    assert!(
-        del.status.success(),
-        "DEL: {}",
-        String::from_utf8_lossy(&del.stderr)
-    );
+    cnitool_run("del", "var2");
     let pod = api.get("v1", "pods", Some("default"), "web-0").unwrap();
     assert_eq!(
         pod["metadata"]["annotations"]["cni.projectcalico.org/podIP"],

@@ -30,16 +30,7 @@ fn scalar(s: &str) -> String {
 
 /// The kubeconfig text.
 pub fn render(protocol: &str, host: &str, port: &str, tls: Option<&[u8]>, token: &str) -> String {
-    let protocol = if protocol.is_empty() {
-        "https"
-    } else {
-        protocol
-    };
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
+    let server = crate::kubeconfig::server_url(protocol, host, port);
     let tls = match tls {
         Some(ca) => format!(
             "    certificate-authority-data: {}\n",
@@ -48,7 +39,7 @@ pub fn render(protocol: &str, host: &str, port: &str, tls: Option<&[u8]>, token:
         None => "    insecure-skip-tls-verify: true\n".to_string(),
     };
     format!(
-        "apiVersion: v1\nclusters:\n- cluster:\n{tls}    server: {protocol}://{host}:{port}\n  name: local\n\
+        "apiVersion: v1\nclusters:\n- cluster:\n{tls}    server: {server}\n  name: local\n\
          contexts:\n- context:\n    cluster: local\n    user: istio-cni\n  name: istio-cni-context\n\
          current-context: istio-cni-context\nkind: Config\nusers:\n- name: istio-cni\n  user:\n    token: {}\n",
         scalar(token)
