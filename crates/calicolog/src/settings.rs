@@ -1,12 +1,8 @@
 //! The NetConf keys of Calico's logging (`types.NetConf`'s `LogLevel`, `LogFilePath`,
-//! `LogFileMaxSize`, `LogFileMaxAge`, `LogFileMaxCount`). A plugin whose own config has them
-//! fills this in; one whose config does not (calico-ipam) decodes it from the NetConf with
-//! libcni's Go decoder, so keys match case-insensitively and a wrong type is Go's error.
+//! `LogFileMaxSize`, `LogFileMaxAge`, `LogFileMaxCount`), filled in from the decoded NetConf
+//! (`calicoconf::NetConf::log_settings`).
 
-use serde::Deserialize;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default, rename = "types.NetConf")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Settings {
     pub log_level: String,
     pub log_file_path: String,

@@ -15,16 +15,16 @@ use libcni::{CniCode, CniError, NetConf};
 use crate::config;
 
 pub fn run(args: &CmdArgs) -> Result<(), CniError> {
-    let (conf, raw) = config::parse(&args.stdin_data)?;
-    crate::start_logging(&raw)?;
+    let (conf, keys) = config::parse(&args.stdin_data)?;
+    crate::start_logging(&conf);
     let net = NetConf::parse(&args.stdin_data)
         .map_err(|e| CniError::internal(format!("failed to load netconf: {e}")))?;
     let Some(valid) = net.gc_valid_attachments() else {
         return Ok(());
     };
     let live: BTreeSet<&str> = valid.iter().map(|a| a.container_id.as_str()).collect();
-    let node = conf.nodename();
-    let ds = crate::open(&raw, &node)?;
+    let node = conf.node_name();
+    let ds = crate::open(&keys, &node)?;
     let ipam = Ipam::new(&ds);
     let prefix = format!("{}.", conf.name);
     let _lock = crate::lock::acquire(&conf.ipam_lock_file, &ds);

@@ -33,10 +33,10 @@ struct CalicoIpam;
 
 impl Plugin for CalicoIpam {
     fn add(&self, args: &CmdArgs) -> Result<CniResult, CniError> {
-        let (conf, raw) = config::parse(&args.stdin_data)?;
-        let node = conf.nodename();
-        start_logging(&raw)?;
-        let ds = open(&raw, &node)?;
+        let (conf, keys) = config::parse(&args.stdin_data)?;
+        let node = conf.node_name();
+        start_logging(&conf);
+        let ds = open(&keys, &node)?;
         let cni_args = config::args(&args.args)?;
         let handle = format!("{}.{}", conf.name, args.container_id);
         let ids = format!("ContainerID={:?} HandleID={handle:?}", args.container_id);
@@ -63,7 +63,7 @@ impl Plugin for CalicoIpam {
                 vec![IpNetwork::from(ip)]
             }
             None => {
-                let (num4, num6) = (conf.num4(), conf.num6());
+                let (num4, num6) = (conf.ipam.num4(), conf.ipam.num6());
                 info!("Calico CNI IPAM request count IPv4={num4} IPv6={num6} {ids}");
                 debug!("Calico CNI IPAM handle={handle} {ids}");
                 auto_assign(&ipam, &conf, &ds, handle, attrs, node, &cni_args.namespace)?
@@ -94,10 +94,10 @@ impl Plugin for CalicoIpam {
     }
 
     fn del(&self, args: &CmdArgs) -> Result<(), CniError> {
-        let (conf, raw) = config::parse(&args.stdin_data)?;
-        start_logging(&raw)?;
-        let node = conf.nodename();
-        let ds = open(&raw, &node)?;
+        let (conf, keys) = config::parse(&args.stdin_data)?;
+        start_logging(&conf);
+        let node = conf.node_name();
+        let ds = open(&keys, &node)?;
         let cni_args = config::args(&args.args)?;
         let ipam = Ipam::new(&ds);
         let _lock = lock::acquire(&conf.ipam_lock_file, &ds);
@@ -156,7 +156,7 @@ fn auto_assign(
     node: String,
     namespace: &str,
 ) -> Result<Vec<IpNetwork>, CniError> {
-    let (num4, num6) = (conf.num4(), conf.num6());
+    let (num4, num6) = (conf.ipam.num4(), conf.ipam.num6());
     let namespace_labels = namespace_labels(conf, ds, namespace)?;
     let v4pools = pools::resolve(ds, &conf.ipam.ipv4_pools, true).map_err(|e| e.to_cni())?;
     let v6pools = pools::resolve(ds, &conf.ipam.ipv6_pools, false).map_err(|e| e.to_cni())?;
@@ -248,22 +248,18 @@ fn namespace_labels(
 }
 
 /// Calico's `ConfigureLogging`: calico-ipam reads the same `log_*` keys as calico and writes
-/// to the same file. The keys are decoded from the NetConf as Go decodes `types.NetConf`
-/// (case-insensitive; a key of the wrong type fails the load).
-pub(crate) fn start_logging(raw: &serde_json::Value) -> Result<(), CniError> {
-    let settings: calicolog::Settings = libcni::gojson::from_value(raw)
-        .map_err(|e| CniError::internal(format!("failed to load netconf: {e}")))?;
-    calicolog::init("ipam", &settings);
-    Ok(())
+/// to the same file.
+pub(crate) fn start_logging(conf: &config::Conf) {
+    calicolog::init("ipam", &conf.log_settings());
 }
 
 /// Opens the datastore the NetConf names. On the local store (one machine, no calico-node) the
 /// first use initialises ClusterInformation and this Node, which calico-node would otherwise
 /// create.
-pub(crate) fn open(raw: &serde_json::Value, node: &str) -> Result<Datastore, CniError> {
+pub(crate) fn open(keys: &datastore::NetConfDatastore, node: &str) -> Result<Datastore, CniError> {
     // A client it cannot create is returned as it is (Calico: code 999 for all; ours says
     // whether a retry helps: 7 config, 11 outage).
-    let ds = Datastore::from_netconf(raw).map_err(|e| e.to_cni())?;
+    let ds = Datastore::from_keys(keys).map_err(|e| e.to_cni())?;
     if ds.backend() == "local" {
         ensure_local_node(&ds, node).map_err(|e| e.to_cni())?;
     }

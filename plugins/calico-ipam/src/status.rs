@@ -10,10 +10,10 @@ use libcni::CniError;
 use crate::config;
 
 pub fn run(args: &CmdArgs) -> Result<(), CniError> {
-    let (conf, raw) = config::parse(&args.stdin_data)?;
-    let node = conf.nodename();
+    let (conf, keys) = config::parse(&args.stdin_data)?;
+    let node = conf.node_name();
     let unavailable = |msg: String| CniError::new(PLUGIN_NOT_AVAILABLE, msg);
-    let ds = Datastore::from_netconf(&raw).map_err(|e| unavailable(e.to_string()))?;
+    let ds = Datastore::from_keys(&keys).map_err(|e| unavailable(e.to_string()))?;
     if ds.backend() == "local" {
         crate::ensure_local_node(&ds, &node).map_err(|e| unavailable(e.to_string()))?;
     }
@@ -23,8 +23,8 @@ pub fn run(args: &CmdArgs) -> Result<(), CniError> {
         Err(e) => return Err(unavailable(e.to_string())),
     }
     for (num, v4, entries) in [
-        (conf.num4(), true, &conf.ipam.ipv4_pools),
-        (conf.num6(), false, &conf.ipam.ipv6_pools),
+        (conf.ipam.num4(), true, &conf.ipam.ipv4_pools),
+        (conf.ipam.num6(), false, &conf.ipam.ipv6_pools),
     ] {
         if num == 0 {
             continue;

@@ -1,115 +1,14 @@
-//! The calico NetConf (Linux keys of Calico's `types.NetConf`), decoded with Go's rules
-//! (`libcni::gojson`): keys match case-insensitively, unknown keys are ignored, a type
-//! mismatch fails the load with Go's text. The datastore's keys of the same struct are
-//! decoded alongside, as one Go struct.
-
-use std::collections::BTreeMap;
+//! The calico NetConf (`calicoconf`: Calico's `types.NetConf`, decoded with Go's rules, the
+//! datastore's keys alongside) with calico's defaults and checks, and the MTU file.
 
 use datastore::NetConfDatastore;
-use libcni::gojson::Doc;
 use libcni::{code, CniError};
-use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 
 pub const DEFAULT_NODENAME_FILE: &str = "/var/lib/calico/nodename";
 pub const DEFAULT_ENDPOINT_STATUS_DIR: &str = "/var/run/calico/endpoint-status";
 pub const MTU_FILE: &str = "/var/lib/calico/mtu";
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename = "types.NetConf")]
-pub struct NetConf {
-    #[serde(rename = "cniVersion")]
-    pub cni_version: String,
-    pub name: String,
-    #[serde(rename = "type")]
-    pub plugin_type: String,
-    pub ipam: Ipam,
-    pub nodename: String,
-    pub nodename_file: String,
-    pub nodename_file_optional: bool,
-    /// Deprecated fallback for the node name.
-    pub hostname: String,
-    pub mtu: i64,
-    pub require_mtu_file: bool,
-    pub num_queues: i64,
-    pub policy: Policy,
-    pub kubernetes: Kubernetes,
-    pub log_level: String,
-    pub log_file_path: String,
-    pub log_file_max_size: i64,
-    pub log_file_max_age: i64,
-    pub log_file_max_count: i64,
-    pub container_settings: ContainerSettings,
-    pub feature_control: FeatureControl,
-    pub readiness_gates: Vec<String>,
-    pub endpoint_status_dir: String,
-    pub include_default_routes: bool,
-    pub policy_setup_timeout_seconds: i64,
-    pub dataplane_options: BTreeMap<String, Value>,
-    pub device_type: String,
-    #[serde(deserialize_with = "args_object")]
-    pub args: Option<Value>,
-    #[serde(rename = "prevResult")]
-    pub prev_result: Option<Value>,
-}
-
-/// Calico's `args` is a struct (`types.Args`, Mesos labels): it must be an object; the
-/// labels inside are read from it as JSON.
-fn args_object<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    let map: Option<serde_json::Map<String, Value>> =
-        libcni::gojson::declared(d, "\u{0}gojson:types.Args")?;
-    Ok(map.map(Value::Object))
-}
-
-/// The `ipam` object, an anonymous struct in Calico's Go `NetConf`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(
-    default,
-    rename = "struct { Name string; Type string \"json:\\\"type\\\"\"; Subnet string \"json:\\\"subnet\\\"\"; AssignIpv4 *string \"json:\\\"assign_ipv4\\\"\"; AssignIpv6 *string \"json:\\\"assign_ipv6\\\"\"; IPv4Pools []string \"json:\\\"ipv4_pools,omitempty\\\"\"; IPv6Pools []string \"json:\\\"ipv6_pools,omitempty\\\"\"; IpPoolsLabelSelectorKeys []string \"json:\\\"ip_pools_label_selector_keys,omitempty\\\"\" }"
-)]
-pub struct Ipam {
-    #[serde(rename = "type")]
-    pub ipam_type: String,
-    // The rest belongs to the IPAM plugin; decoded only so a wrong type fails here as in Go.
-    #[serde(rename = "Name")]
-    _name: String,
-    #[serde(rename = "subnet")]
-    _subnet: String,
-    #[serde(rename = "assign_ipv4")]
-    _assign_ipv4: Option<String>,
-    #[serde(rename = "assign_ipv6")]
-    _assign_ipv6: Option<String>,
-    #[serde(rename = "ipv4_pools")]
-    _ipv4_pools: Vec<String>,
-    #[serde(rename = "ipv6_pools")]
-    _ipv6_pools: Vec<String>,
-    #[serde(rename = "ip_pools_label_selector_keys")]
-    _ip_pools_label_selector_keys: Vec<String>,
-}
-
-/// `policy`: shared with calico-ipam (the Kubernetes client's overrides).
-pub type Policy = kubeclient::Policy;
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename = "types.Kubernetes")]
-pub struct Kubernetes {
-    pub kubeconfig: String,
-    pub k8s_api_root: String,
-    pub node_name: String,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename = "types.ContainerSettings")]
-pub struct ContainerSettings {
-    pub allow_ip_forwarding: bool,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, rename = "types.FeatureControl")]
-pub struct FeatureControl {
-    pub ip_addrs_no_ipam: bool,
-    pub floating_ips: bool,
-}
+pub use calicoconf::NetConf;
 
 /// The parsed config and its datastore keys.
 pub struct Loaded {
@@ -121,9 +20,7 @@ pub fn load(stdin: &[u8]) -> Result<Loaded, CniError> {
     let fail = |e: &dyn std::fmt::Display| {
         CniError::new(code::INTERNAL, format!("failed to load netconf: {e}"))
     };
-    let doc = Doc::parse(stdin).map_err(|e| fail(&e))?;
-    let (mut conf, datastore): (NetConf, NetConfDatastore) =
-        doc.decode_parts().map_err(|e| fail(&e))?;
+    let (mut conf, datastore) = NetConf::decode(stdin).map_err(|e| fail(&e))?;
     if conf.nodename_file.is_empty() {
         conf.nodename_file = DEFAULT_NODENAME_FILE.into();
     }

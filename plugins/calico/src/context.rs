@@ -41,16 +41,7 @@ impl Context {
     /// [`Context::load`] of a config already parsed (CHECK looks at its prevResult first).
     pub fn from_loaded(args: &CmdArgs, loaded: Loaded, verb: Verb) -> Result<Self, CniError> {
         let conf = loaded.conf;
-        calicolog::init(
-            "calico",
-            &calicolog::Settings {
-                log_level: conf.log_level.clone(),
-                log_file_path: conf.log_file_path.clone(),
-                log_file_max_size: conf.log_file_max_size,
-                log_file_max_age: conf.log_file_max_age,
-                log_file_max_count: conf.log_file_max_count,
-            },
-        );
+        calicolog::init("calico", &conf.log_settings());
         names::check_nodename_file(&conf)?;
         let mut mtu = conf.mtu.max(0) as u32;
         // Only ADD reads the MTU file (Calico's cmdAdd; DEL has no use for it).
@@ -60,7 +51,9 @@ impl Context {
                 mtu = from_file as u32;
             }
         }
-        let node = names::node_name(&conf);
+        // Node name: `nodename`, the contents of `nodename_file`, `hostname`, the OS host
+        // name; calico-ipam decides it the same way.
+        let node = conf.node_name();
         let mut ids = names::identifiers(args, &node)?;
         if ids.orchestrator != names::ORCH_K8S {
             // A Mesos label can place the endpoint in another namespace.

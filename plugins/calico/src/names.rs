@@ -31,16 +31,6 @@ const ARG_KEYS: &[&str] = &[
     "CNI_TEST_NAMESPACE",
 ];
 
-/// Node name: `nodename`, then the contents of `nodename_file`, then `hostname`, then the OS
-/// host name (lower-cased, trimmed); calico-ipam decides it the same way.
-pub fn node_name(conf: &NetConf) -> String {
-    ::ipam::nodename::determine(&::ipam::nodename::NodenameConf {
-        nodename: conf.nodename.clone(),
-        nodename_file: conf.nodename_file.clone(),
-        hostname: conf.hostname.clone(),
-    })
-}
-
 /// The nodename-file check of ADD and DEL: unless optional, the file must exist (it proves
 /// calico/node ran on this host).
 pub fn check_nodename_file(conf: &NetConf) -> Result<(), CniError> {

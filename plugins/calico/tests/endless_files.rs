@@ -42,7 +42,7 @@ fn an_etcd_ca_file_that_never_ends_is_a_config_error() {
     let r = run_bounded(&h, &conf, &[]);
     assert_eq!(
         r.json(),
-        json!({ "code": 999, "msg": "error creating calico client: could not initialize etcdv3 client: read /dev/zero: file too large (over 1048576 bytes)" })
+        json!({ "code": 7, "msg": "error creating calico client: could not initialize etcdv3 client: read /dev/zero: file too large (over 1048576 bytes)" })
     );
 }
 

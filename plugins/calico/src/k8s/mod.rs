@@ -14,7 +14,7 @@ use crate::config::NetConf;
 
 /// The API client for this NetConf (Calico's `NewK8sClient` inputs).
 pub fn client(conf: &NetConf) -> Result<kubeclient::Client, CniError> {
-    Ok(kubeclient::Client::new(&settings(conf))?)
+    Ok(kubeclient::Client::new(&conf.kube_settings())?)
 }
 
 /// The plugin's Kubernetes reads (Pods, Namespaces, Nodes): through the datastore's client
@@ -37,7 +37,10 @@ impl<'a> Api<'a> {
     }
 
     pub fn client(&self) -> Result<&kubeclient::Client, CniError> {
-        if let Some(c) = self.ds.kube_client_for(&settings(self.conf).sources()) {
+        if let Some(c) = self
+            .ds
+            .kube_client_for(&self.conf.kube_settings().sources())
+        {
             return Ok(c);
         }
         if let Some(c) = self.own.get() {
@@ -51,10 +54,4 @@ impl<'a> Api<'a> {
     pub fn get(&self, path: &str) -> Result<serde_json::Value, CniError> {
         Ok(self.client()?.get_recent(path)?)
     }
-}
-
-/// The NetConf keys the Kubernetes client reads.
-pub fn settings(conf: &NetConf) -> kubeclient::Settings {
-    let k = &conf.kubernetes;
-    kubeclient::Settings::new(&k.kubeconfig, &k.k8s_api_root, &conf.policy)
 }
