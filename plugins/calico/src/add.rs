@@ -22,8 +22,7 @@ use crate::dataplane::{self, Request};
 use crate::names::{self, ORCH_K8S};
 use crate::{ipam, k8s_add, mesos, readiness};
 
-pub const LABEL_NAMESPACE: &str = "projectcalico.org/namespace";
-pub const LABEL_ORCHESTRATOR: &str = "projectcalico.org/orchestrator";
+use datastore::kubernetes::{LABEL_NAMESPACE, LABEL_ORCHESTRATOR};
 
 pub fn add(args: &CmdArgs) -> Result<CniResult, CniError> {
     let mut ctx = Context::load(args, Verb::Add)?;

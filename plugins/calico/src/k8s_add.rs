@@ -54,7 +54,7 @@ pub fn plan(ctx: &Context, args: &CmdArgs) -> Result<Plan, CniError> {
     let policy_k8s = conf.policy.policy_type == "k8s";
     if policy_k8s {
         let ns = api.get(&format!("/api/v1/namespaces/{}", ids.namespace))?;
-        let ns_annotations = pod::string_map(ns.pointer("/metadata/annotations"));
+        let ns_annotations = datastore::kubernetes::string_map(ns.pointer("/metadata/annotations"));
         let p = api.get(&format!(
             "/api/v1/namespaces/{}/pods/{}",
             ids.namespace, ids.pod

@@ -36,7 +36,10 @@ pub use crd::{LABEL_AFFINITY_TYPE, LABEL_HOSTNAME_HASH, LABEL_IP_VERSION, METADA
 pub use errors::to_datastore as errors_to_datastore;
 pub use group::ApiGroup;
 pub use meta::string_map;
-pub use pod::{container_port, ANN_CONTAINER_ID, ANN_POD_IP, ANN_POD_IPS};
+pub use pod::{
+    container_port, endpoint_labels, ports, profiles, service_account, ANN_CONTAINER_ID,
+    ANN_POD_IP, ANN_POD_IPS, LABEL_NAMESPACE, LABEL_ORCHESTRATOR, LABEL_SERVICE_ACCOUNT,
+};
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

@@ -115,7 +115,7 @@ fn pod_ips(pod: &Value, annotations: &BTreeMap<String, String>) -> Vec<String> {
 }
 
 /// The named or host ports of the pod's containers and init containers.
-fn ports(pod: &Value) -> Vec<WorkloadEndpointPort> {
+pub fn ports(pod: &Value) -> Vec<WorkloadEndpointPort> {
     ["containers", "initContainers"]
         .iter()
         .flat_map(|list| {
@@ -163,6 +163,33 @@ pub fn container_port(p: &Value) -> Option<WorkloadEndpointPort> {
     })
 }
 
+/// The pod's service account (`spec.serviceAccountName`), "" when none.
+pub fn service_account(pod: &Value) -> &str {
+    text(pod, "/spec/serviceAccountName")
+}
+
+/// The endpoint's labels: the pod's own, plus Calico's namespace, orchestrator and (when
+/// short enough to be a label value) service account labels.
+pub fn endpoint_labels(pod: &Value, namespace: &str) -> BTreeMap<String, String> {
+    let sa = service_account(pod);
+    let mut labels = string_map(pod.pointer("/metadata/labels"));
+    labels.insert(LABEL_NAMESPACE.into(), namespace.into());
+    labels.insert(LABEL_ORCHESTRATOR.into(), ORCH_K8S.into());
+    if !sa.is_empty() && sa.len() < 63 {
+        labels.insert(LABEL_SERVICE_ACCOUNT.into(), sa.into());
+    }
+    labels
+}
+
+/// The endpoint's profiles: `kns.<namespace>`, and `ksa.<namespace>.<account>` with one.
+pub fn profiles(namespace: &str, service_account: &str) -> Vec<String> {
+    let mut profiles = vec![format!("kns.{namespace}")];
+    if !service_account.is_empty() {
+        profiles.push(format!("ksa.{namespace}.{service_account}"));
+    }
+    profiles
+}
+
 /// The endpoint Calico derives from `pod`; `Err` when it cannot be named (no node yet:
 /// Calico's `node: field should be assigned`).
 pub fn to_wep(pod: &Value) -> Result<WorkloadEndpoint, String> {
@@ -173,17 +200,9 @@ pub fn to_wep(pod: &Value) -> Result<WorkloadEndpoint, String> {
         return Err("node: field should be assigned".into());
     }
     let annotations = string_map(pod.pointer("/metadata/annotations"));
-    let sa = text(pod, "/spec/serviceAccountName");
-    let mut labels = string_map(pod.pointer("/metadata/labels"));
-    labels.insert(LABEL_NAMESPACE.into(), ns.into());
-    labels.insert(LABEL_ORCHESTRATOR.into(), ORCH_K8S.into());
-    if !sa.is_empty() && sa.len() < 63 {
-        labels.insert(LABEL_SERVICE_ACCOUNT.into(), sa.into());
-    }
-    let mut profiles = vec![format!("kns.{ns}")];
-    if !sa.is_empty() {
-        profiles.push(format!("ksa.{ns}.{sa}"));
-    }
+    let sa = service_account(pod);
+    let labels = endpoint_labels(pod, ns);
+    let profiles = profiles(ns, sa);
     let ip_networks = pod_ips(pod, &annotations);
     let list = |key: &str| -> Vec<String> {
         annotations

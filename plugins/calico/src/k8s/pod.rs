@@ -4,10 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use datastore::kubernetes as k8s;
 use datastore::resources::WorkloadEndpointPort;
 use serde_json::Value;
-
-pub const LABEL_SERVICE_ACCOUNT: &str = "projectcalico.org/serviceaccount";
 
 #[derive(Debug, Default, Clone)]
 pub struct PodInfo {
@@ -19,98 +18,21 @@ pub struct PodInfo {
     pub service_account: String,
 }
 
-pub fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
+/// The endpoint's share of the pod, derived as the datastore's KDD backend derives it.
 pub fn from_pod(pod: &Value, namespace: &str) -> PodInfo {
-    let meta = pod.get("metadata");
-    let spec = pod.get("spec");
-    let sa = spec
-        .and_then(|s| s.get("serviceAccountName"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let mut labels = string_map(meta.and_then(|m| m.get("labels")));
-    labels.insert(crate::add::LABEL_NAMESPACE.into(), namespace.into());
-    labels.insert(crate::add::LABEL_ORCHESTRATOR.into(), "k8s".into());
-    if !sa.is_empty() && sa.len() < 63 {
-        labels.insert(LABEL_SERVICE_ACCOUNT.into(), sa.clone());
-    }
-    let mut profiles = vec![format!("kns.{namespace}")];
-    if !sa.is_empty() {
-        profiles.push(format!("ksa.{namespace}.{sa}"));
-    }
-    let mut ports = Vec::new();
-    for list in ["containers", "initContainers"] {
-        let containers = spec
-            .and_then(|s| s.get(list))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for c in containers {
-            for p in c
-                .get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                if let Some(port) = port(p) {
-                    ports.push(port);
-                }
-            }
-        }
-    }
+    let sa = k8s::service_account(pod);
     PodInfo {
-        labels,
-        annotations: string_map(meta.and_then(|m| m.get("annotations"))),
-        ports,
-        profiles,
-        generate_name: meta
-            .and_then(|m| m.get("generateName"))
+        labels: k8s::endpoint_labels(pod, namespace),
+        annotations: k8s::string_map(pod.pointer("/metadata/annotations")),
+        ports: k8s::ports(pod),
+        profiles: k8s::profiles(namespace, sa),
+        generate_name: pod
+            .pointer("/metadata/generateName")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        service_account: sa,
+        service_account: sa.to_string(),
     }
-}
-
-fn port(p: &Value) -> Option<WorkloadEndpointPort> {
-    let num = |k: &str| p.get(k).and_then(Value::as_u64).unwrap_or(0) as u16;
-    let name = p.get("name").and_then(Value::as_str).unwrap_or_default();
-    let (container_port, host_port) = (num("containerPort"), num("hostPort"));
-    if container_port == 0 || (host_port == 0 && name.is_empty()) {
-        return None;
-    }
-    let protocol = match p
-        .get("protocol")
-        .and_then(Value::as_str)
-        .unwrap_or("TCP")
-        .to_ascii_uppercase()
-        .as_str()
-    {
-        "" | "TCP" => "TCP",
-        "UDP" => "UDP",
-        "SCTP" => "SCTP",
-        _ => return None,
-    };
-    Some(WorkloadEndpointPort {
-        name: name.to_string(),
-        protocol: Value::String(protocol.into()),
-        port: container_port,
-        host_port,
-        host_ip: p
-            .get("hostIP")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-    })
 }
 
 #[cfg(test)]
