@@ -392,7 +392,6 @@ impl<'a> Deserializer<'a> for De<'a> {
             return visitor.visit_none();
         }
         let mut inner = self.child(rest);
-        inner.ctx = self.ctx.clone();
         inner.declared = self.declared;
         inner.is_root = self.is_root;
         visitor.visit_some(inner)
@@ -589,13 +588,17 @@ fn match_field(key: &str, fields: &'static [&'static str]) -> Option<&'static st
 }
 
 fn fold_eq(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    // Unicode simple folding: the Kelvin sign is k, the long s is s.
     let fold = |s: &str| -> Vec<char> {
         s.chars()
             .flat_map(char::to_uppercase)
             .flat_map(char::to_lowercase)
             .collect()
     };
-    a.len().abs_diff(b.len()) <= 2 * a.len().max(b.len()) && fold(a) == fold(b)
+    fold(a) == fold(b)
 }
 
 struct Elements<'b, 'a> {

@@ -80,12 +80,6 @@ impl Doc {
         }
     }
 
-    /// The document as a serde_json value (duplicate keys: the last wins, as in Go's
-    /// `map[string]interface{}`).
-    pub fn value(&self) -> Value {
-        self.decode().unwrap_or(Value::Null)
-    }
-
     /// Runs passes until one completes or stops at an error Go would not carry on from.
     fn run<T: DeserializeOwned>(
         &self,
@@ -146,15 +140,6 @@ impl<A: DeserializeOwned, B: DeserializeOwned> Parts for (A, B) {
         let a = joint.part::<A>();
         let b = joint.part::<B>();
         Some((a?, b?))
-    }
-}
-
-impl<A: DeserializeOwned, B: DeserializeOwned, C: DeserializeOwned> Parts for (A, B, C) {
-    fn decode(joint: &mut Joint<'_>) -> Option<Self> {
-        let a = joint.part::<A>();
-        let b = joint.part::<B>();
-        let c = joint.part::<C>();
-        Some((a?, b?, c?))
     }
 }
 

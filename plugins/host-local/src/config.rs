@@ -54,19 +54,19 @@ struct Net {
     args: Option<Args>,
 }
 
-/// `IPAMConfig`, which embeds a `*Range` (the legacy single range): Go allocates it as soon
-/// as one of its keys appears, and host-local uses it only if it has a subnet.
+/// `IPAMConfig`, which embeds a `*Range` (the legacy single range): its keys are decoded
+/// like a `Range`'s, and host-local uses it only if it has a subnet.
 #[derive(Default, Deserialize)]
 #[serde(default, rename = "allocator.IPAMConfig")]
 struct RawIpam {
-    #[serde(rename = "rangeStart", deserialize_with = "present_ip")]
-    range_start: Option<Option<IpAddr>>,
-    #[serde(rename = "rangeEnd", deserialize_with = "present_ip")]
-    range_end: Option<Option<IpAddr>>,
-    #[serde(deserialize_with = "present_subnet")]
-    subnet: Option<Option<Subnet>>,
-    #[serde(deserialize_with = "present_ip")]
-    gateway: Option<Option<IpAddr>>,
+    #[serde(rename = "rangeStart", with = "net_ip")]
+    range_start: Option<IpAddr>,
+    #[serde(rename = "rangeEnd", with = "net_ip")]
+    range_end: Option<IpAddr>,
+    #[serde(deserialize_with = "subnet")]
+    subnet: Option<Subnet>,
+    #[serde(with = "net_ip")]
+    gateway: Option<IpAddr>,
     // Keys of the reference's struct that host-local ignores still have to be strings.
     #[serde(rename = "Name")]
     _name: String,
@@ -202,15 +202,6 @@ fn subnet_cidr<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ipnetwork::IpNe
     libcni::gojson::ipnet(d, libcni::types::parse_cidr).map(Some)
 }
 
-/// A promoted field of the embedded `*Range`: `Some` when the key is present at all.
-fn present_ip<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<IpAddr>>, D::Error> {
-    libcni::types::net::opt_ip::deserialize(d).map(Some)
-}
-
-fn present_subnet<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Subnet>>, D::Error> {
-    subnet(d).map(Some)
-}
-
 fn decode<T: serde::de::DeserializeOwned>(stdin: &[u8]) -> Result<T, String> {
     libcni::gojson::from_slice(stdin).map_err(|e| e.to_string())
 }
@@ -273,12 +264,12 @@ pub fn load(stdin: &[u8], env_args: &str) -> Result<IpamConfig, String> {
     };
     let mut confs = sets(net.runtime_config.ip_ranges);
     // The embedded range counts only when it has a subnet (a null one failed to decode).
-    if let Some(Some(subnet)) = ipam.subnet {
+    if ipam.subnet.is_some() {
         confs.push(vec![RangeConf {
-            range_start: ipam.range_start.flatten(),
-            range_end: ipam.range_end.flatten(),
-            subnet: Some(subnet),
-            gateway: ipam.gateway.flatten(),
+            range_start: ipam.range_start,
+            range_end: ipam.range_end,
+            subnet: ipam.subnet,
+            gateway: ipam.gateway,
         }]);
     }
     confs.extend(sets(ipam.ranges));
