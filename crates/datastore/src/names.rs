@@ -96,6 +96,23 @@ pub fn affinity_name(host: &str, cidr: &IpNetwork) -> String {
     format!("{}-{cidr_name}-{}", &host[..cut], &hash[..11])
 }
 
+/// libcalico-go's `hash.GetLengthLimitedID`: `prefix + suffix` when it fits in `max` bytes
+/// (an empty suffix counts as `_`), otherwise `prefix + "_" +` the URL-safe unpadded base64
+/// of the suffix's SHA-256, cut to fit. A `_`-led suffix that fits exactly is hashed too, so
+/// it cannot pass for a shortened one. Go slices the 43-character hash to `max - 1 - prefix`
+/// and panics when that is more than 43; we keep the whole hash instead.
+pub fn length_limited_id(prefix: &str, suffix: &str, max: usize) -> String {
+    use base64::Engine;
+    let suffix = if suffix.is_empty() { "_" } else { suffix };
+    let total = prefix.len() + suffix.len();
+    if total < max || (total == max && !suffix.starts_with('_')) {
+        return format!("{prefix}{suffix}");
+    }
+    let hash = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(suffix));
+    let left = max.saturating_sub(1 + prefix.len()).clamp(1, hash.len());
+    format!("{prefix}_{}", &hash[..left])
+}
+
 /// The `projectcalico.org/hostname-hash` label: SHA3-256 of the host name in base32 (RFC
 /// 4648 alphabet, no padding): 52 characters, within a label value's 63.
 pub fn hostname_hash(host: &str) -> String {
@@ -184,5 +201,26 @@ mod tests {
         assert_eq!(nb.len(), 252);
         assert_ne!(na, nb, "hosts equal after the cut keep separate names");
         assert!(na.contains("-10-0-0-0-26-"));
+    }
+
+    #[test]
+    fn length_limited_ids_hash_what_does_not_fit() {
+        assert_eq!(length_limited_id("net.vmi.", "ns.vm", 128), "net.vmi.ns.vm");
+        assert_eq!(length_limited_id("p.", "", 128), "p._");
+        // Exactly at the limit: kept, unless it starts with the shortening marker.
+        let fits = "a".repeat(126);
+        assert_eq!(length_limited_id("p.", &fits, 128), format!("p.{fits}"));
+        let marked = format!("_{}", "a".repeat(125));
+        let id = length_limited_id("p.", &marked, 128);
+        assert!(id.starts_with("p._") && id.len() == 2 + 1 + 43, "{id}");
+        // Go: sha256("x" * 200) in RawURLEncoding, cut to 128 - 1 - len(prefix).
+        let long = "x".repeat(200);
+        let prefix = "k8s-pod-network.vmi.".to_string() + &"n".repeat(70);
+        let id = length_limited_id(&prefix, &long, 128);
+        assert_eq!(id.len(), 128);
+        assert_eq!(
+            &id[prefix.len()..],
+            "_qiDCPjIBg0BQZ54diJQbmm_tBVfJpwXLLDFeL"
+        );
     }
 }

@@ -16,6 +16,12 @@ pub const ATTR_NODE: &str = "node";
 pub const ATTR_POD: &str = "pod";
 pub const ATTR_NAMESPACE: &str = "namespace";
 pub const ATTR_TIMESTAMP: &str = "timestamp";
+/// KubeVirt owner keys (Calico v3.32): the VMI, its VM and, on a migration target, the
+/// migration (`vmim`).
+pub const ATTR_VMI_NAME: &str = "vmi-name";
+pub const ATTR_VMI_UID: &str = "vmi-uid";
+pub const ATTR_VM_UID: &str = "vm-uid";
+pub const ATTR_VMIM_UID: &str = "vmim-uid";
 
 /// A block of addresses carved out of a pool, and who holds which address.
 ///

@@ -8,7 +8,10 @@ mod handle;
 mod ipam_config;
 
 pub use affinity::{AffinityState, BlockAffinity};
-pub use block::{AllocationAttribute, Block, ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP};
+pub use block::{
+    AllocationAttribute, Block, ATTR_NAMESPACE, ATTR_NODE, ATTR_POD, ATTR_TIMESTAMP, ATTR_VMIM_UID,
+    ATTR_VMI_NAME, ATTR_VMI_UID, ATTR_VM_UID,
+};
 pub use handle::Handle;
 pub use ipam_config::{
     IpamConfig, VM_ADDRESS_PERSISTENCE_DISABLED, VM_ADDRESS_PERSISTENCE_ENABLED,
