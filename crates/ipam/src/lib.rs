@@ -8,6 +8,7 @@ mod assign;
 pub mod block_ops;
 pub mod error;
 pub mod nodename;
+pub mod owner;
 pub mod pools;
 mod release;
 pub mod rng;
