@@ -2135,3 +2135,60 @@ fn required_client_certificates() {
     let users: Vec<String> = api.requests().into_iter().map(|r| r.user).collect();
     assert_eq!(users, vec!["calico-cni-plugin", "calico-cni-plugin"]);
 }
+
+#[test]
+fn finalizers_hold_a_deleted_object_and_kubevirt_kinds_are_served_on_request() {
+    let plain = start();
+    let mut c = Client::new(&plain, Some(ADMIN_TOKEN));
+    assert_eq!(
+        c.get("/apis/kubevirt.io/v1/namespaces/default/virtualmachines")
+            .status,
+        404,
+        "KubeVirt only where asked for"
+    );
+    let api = KubeApi::start(KubeApiOptions {
+        kubevirt: true,
+        ..KubeApiOptions::default()
+    });
+    let mut c = Client::new(&api, Some(ADMIN_TOKEN));
+    api.create(namespace("vms"));
+    let vms = "/apis/kubevirt.io/v1/namespaces/vms/virtualmachines";
+    let r = c.send(
+        "POST",
+        vms,
+        &json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                "metadata": {"name": "vm1", "finalizers": ["kubevirt.io/virtualMachineControllerFinalize"]},
+                "spec": {"running": true}}),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    // DELETE marks it: 200 with the object, which stays readable, deletionTimestamp set.
+    let r = c.send("DELETE", &format!("{vms}/vm1"), &json!({}));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let marked = c.get(&format!("{vms}/vm1")).json();
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
+    assert_eq!(marked["metadata"]["deletionGracePeriodSeconds"], 0);
+    // A second DELETE changes nothing.
+    c.send("DELETE", &format!("{vms}/vm1"), &json!({}));
+    assert_eq!(rv(&c.get(&format!("{vms}/vm1")).json()), rv(&marked));
+    // Removing the last finalizer completes the deletion.
+    let r = c.patch(
+        &format!("{vms}/vm1"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"finalizers":null}}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.get(&format!("{vms}/vm1")).status, 404);
+    // The CNI's role may read VMs and VMIs, not write them.
+    let mut cni = Client::new(&api, Some(CNI_TOKEN));
+    assert_eq!(cni.get(&format!("{vms}/vm1")).status, 404);
+    let r = cni.send(
+        "POST",
+        vms,
+        &json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                "metadata": {"name": "vm2"}, "spec": {}}),
+    );
+    assert_eq!(r.status, 403);
+}

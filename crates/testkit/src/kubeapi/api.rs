@@ -1147,7 +1147,18 @@ fn update_stored(
     if obj == old || opts.dry_run {
         return Ok(obj);
     }
+    // The last finalizer of an object being deleted removed: the deletion completes.
+    if obj.pointer("/metadata/deletionTimestamp").is_some() && !has_finalizers(&obj) {
+        store.remove(rd, ns, name);
+        return Ok(obj);
+    }
     Ok(store.put(rd, ns, name, obj))
+}
+
+fn has_finalizers(obj: &Value) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty())
 }
 
 /// The 415 of PATCH for a media type this resource does not take.
@@ -1250,6 +1261,17 @@ pub fn delete(
     }
     if dry_run {
         return Ok(old);
+    }
+    if rd.plural != "namespaces" && has_finalizers(&old) {
+        // Finalizers hold the object: it is only marked (once) until they are all removed.
+        if old.pointer("/metadata/deletionTimestamp").is_some() {
+            return Ok(old);
+        }
+        let mut marked = old.clone();
+        let m = ensure_meta(&mut marked);
+        m.insert("deletionTimestamp".into(), json!(util::now()));
+        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        return Ok(store.put(rd, ns, name, marked));
     }
     match rd.plural {
         "namespaces" => {

@@ -81,6 +81,9 @@ pub struct KubeApiOptions {
     /// Refuse TLS handshakes without a client certificate (a real apiserver only asks for
     /// one). Needs `client_ca`.
     pub require_client_cert: bool,
+    /// Also serve KubeVirt's `kubevirt.io/v1` VirtualMachine, VirtualMachineInstance and
+    /// VirtualMachineInstanceMigration (any object accepted), as a cluster with KubeVirt.
+    pub kubevirt: bool,
 }
 
 impl Default for KubeApiOptions {
@@ -92,6 +95,7 @@ impl Default for KubeApiOptions {
             tls: None,
             client_ca: None,
             require_client_cert: false,
+            kubevirt: false,
         }
     }
 }
@@ -219,7 +223,7 @@ impl KubeApi {
         auth.bindings
             .insert(format!("user:{CNI_USER}"), Rule::calico_cni_plugin());
         let state = Arc::new(State {
-            registry: Registry::new(opts.groups),
+            registry: Registry::new(opts.groups, opts.kubevirt),
             store: Mutex::new(Store::new()),
             auth: Mutex::new(auth),
             faults: Mutex::new(faults::Faults::new(opts.fault_seed)),

@@ -317,6 +317,47 @@ const CALICO: &[CalicoKind] = &[
     permissive("hostendpoints", "hostendpoint", "HostEndpoint", false),
 ];
 
+/// KubeVirt's kinds the CNI reads (`kubevirt.io/v1`; KubeVirt's own CRD schemas are not
+/// carried: any object is accepted).
+fn kubevirt_types() -> Vec<ResourceDef> {
+    let kind = |plural, singular, kind, short_names| ResourceDef {
+        group: "kubevirt.io",
+        version: "v1",
+        plural,
+        singular,
+        kind,
+        namespaced: true,
+        short_names,
+        categories: &["all"],
+        subresources: &[],
+        schema: Some(Arc::new(Schema::parse(
+            &serde_json::from_str(PERMISSIVE).expect("embedded CRD schema is JSON"),
+        ))),
+        schema_json: Some(PERMISSIVE),
+        status_subresource: false,
+    };
+    vec![
+        kind(
+            "virtualmachines",
+            "virtualmachine",
+            "VirtualMachine",
+            &["vm", "vms"],
+        ),
+        kind(
+            "virtualmachineinstances",
+            "virtualmachineinstance",
+            "VirtualMachineInstance",
+            &["vmi", "vmis"],
+        ),
+        kind(
+            "virtualmachineinstancemigrations",
+            "virtualmachineinstancemigration",
+            "VirtualMachineInstanceMigration",
+            &["vmim", "vmims"],
+        ),
+    ]
+}
+
 /// The resources one server serves.
 #[derive(Debug)]
 pub struct Registry {
@@ -324,8 +365,11 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn new(groups: ApiGroups) -> Registry {
+    pub fn new(groups: ApiGroups, kubevirt: bool) -> Registry {
         let mut defs = core_types();
+        if kubevirt {
+            defs.extend(kubevirt_types());
+        }
         if matches!(groups, ApiGroups::V1 | ApiGroups::Both) {
             defs.extend(CALICO.iter().map(|k| k.def(CRD_V1_GROUP)));
         }
