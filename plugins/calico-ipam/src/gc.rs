@@ -33,7 +33,9 @@ pub fn run(args: &CmdArgs) -> Result<(), CniError> {
         let Some(container) = key.id.strip_prefix(&prefix) else {
             continue;
         };
-        if live.contains(container) {
+        // A KubeVirt VM's handle (`<network>.vmi.<ns>.<vm>`) belongs to the VM, not to a
+        // container: its DELs and the VM's deletion free it.
+        if live.contains(container) || container.starts_with("vmi.") {
             continue;
         }
         // Only handles whose addresses this node allocated: other nodes GC their own.

@@ -1,11 +1,13 @@
 //! CNI `calico-ipam`: Calico's IPAM plugin. ADD assigns addresses from Calico IP pools (or the
 //! specific `IP=` of CNI_ARGS) through the datastore, DEL releases the container's handle (and
-//! the pre-v3 legacy handle), CHECK is a no-op as in Calico, and GC/STATUS (CNI 1.1), which
+//! the pre-v3 legacy handle; a KubeVirt VM's addresses outlive its pods: `kubevirt`), CHECK is
+//! a no-op as in Calico, and GC/STATUS (CNI 1.1), which
 //! Calico does not have, are real: GC frees this node's handles of dead containers, STATUS
 //! says whether the datastore and a usable pool are there.
 
 mod config;
 mod gc;
+mod kubevirt;
 mod lock;
 mod status;
 mod upgrade;
@@ -38,7 +40,19 @@ impl Plugin for CalicoIpam {
         start_logging(&conf);
         let ds = open(&keys, &node)?;
         let cni_args = config::args(&args.args)?;
-        let handle = format!("{}.{}", conf.name, args.container_id);
+        let vm = virt_launcher(&conf, &ds, &cni_args)?;
+        if let Some(vmi) = vm.as_ref().filter(|v| !v.persistent) {
+            if vmi.vmi.is_migration_target() {
+                return Err(CniError::internal(
+                    "live migration target pod is not allowed when KubeVirtVMAddressPersistence is disabled",
+                ));
+            }
+        }
+        let vm = vm.filter(|v| v.persistent).map(|v| v.vmi);
+        let handle = match &vm {
+            Some(vmi) => vmi.handle(&conf.name),
+            None => format!("{}.{}", conf.name, args.container_id),
+        };
         let ids = format!("ContainerID={:?} HandleID={handle:?}", args.container_id);
         let mut attrs = BTreeMap::from([
             (ATTR_NODE.to_string(), node.clone()),
@@ -52,6 +66,12 @@ impl Plugin for CalicoIpam {
             attrs.insert(ATTR_NAMESPACE.into(), cni_args.namespace.clone());
         }
         let ipam = Ipam::new(&ds);
+        if let Some(vmi) = &vm {
+            vmi.add_attrs(&mut attrs);
+            if let Some(reused) = kubevirt::reuse(&ipam, &handle, &attrs, vmi)? {
+                return result(&reused.ips, reused.routes, &conf.cni_version);
+            }
+        }
         let ips: Vec<IpNetwork> = match cni_args.ip {
             Some(ip) => {
                 info!("Calico CNI IPAM request IP: {ip} {ids}");
@@ -73,24 +93,8 @@ impl Plugin for CalicoIpam {
             "IPAM Result ips={:?} {ids}",
             ips.iter().map(ToString::to_string).collect::<Vec<_>>()
         );
-        let result = v100::Result100 {
-            cni_version: v100::IMPLEMENTED.into(),
-            interfaces: Vec::new(),
-            ips: ips
-                .iter()
-                .map(|&address| v100::IpConfig {
-                    interface: None,
-                    address,
-                    gateway: None,
-                })
-                .collect(),
-            // Calico v3.32: one route per address, keeping the block mask.
-            routes: ips.iter().map(|&dst| Route::new(dst, None)).collect(),
-            dns: Default::default(),
-        };
-        CniResult::V100(result)
-            .get_as_version(&conf.cni_version)
-            .map_err(CniError::internal)
+        // Calico v3.32: one route per address, keeping the block mask.
+        result(&ips, true, &conf.cni_version)
     }
 
     fn del(&self, args: &CmdArgs) -> Result<(), CniError> {
@@ -99,8 +103,13 @@ impl Plugin for CalicoIpam {
         let node = conf.node_name();
         let ds = open(&keys, &node)?;
         let cni_args = config::args(&args.args)?;
+        let vm = virt_launcher(&conf, &ds, &cni_args)?;
         let ipam = Ipam::new(&ds);
         let _lock = lock::acquire(&conf.ipam_lock_file, &ds);
+        if let Some(v) = vm.filter(|v| v.persistent) {
+            let pod = ipam::owner::Owner::new(&cni_args.namespace, &cni_args.pod);
+            return kubevirt::release(&ipam, &v.vmi.handle(&conf.name), &v.vmi, &pod);
+        }
         let handles = [
             cni_args.legacy_handle(&args.container_id),
             format!("{}.{}", conf.name, args.container_id),
@@ -142,6 +151,61 @@ impl Plugin for CalicoIpam {
 
     fn status(&self, args: &CmdArgs) -> Result<(), CniError> {
         status::run(args)
+    }
+}
+
+/// The ADD result: every address, with a route to each when `routes` (as Calico v3.32's
+/// calico-ipam), printed in the config's version.
+fn result(ips: &[IpNetwork], routes: bool, cni_version: &str) -> Result<CniResult, CniError> {
+    let result = v100::Result100 {
+        cni_version: v100::IMPLEMENTED.into(),
+        interfaces: Vec::new(),
+        ips: ips
+            .iter()
+            .map(|&address| v100::IpConfig {
+                interface: None,
+                address,
+                gateway: None,
+            })
+            .collect(),
+        routes: if routes {
+            ips.iter().map(|&dst| Route::new(dst, None)).collect()
+        } else {
+            Vec::new()
+        },
+        dns: Default::default(),
+    };
+    CniResult::V100(result)
+        .get_as_version(cni_version)
+        .map_err(CniError::internal)
+}
+
+/// A KubeVirt launcher pod's VMI, and whether the IPAM configuration lets its VM keep its
+/// addresses (read only for such pods).
+struct VirtLauncher {
+    vmi: kubevirt::Vmi,
+    persistent: bool,
+}
+
+fn virt_launcher(
+    conf: &config::Conf,
+    ds: &Datastore,
+    cni_args: &config::Args,
+) -> Result<Option<VirtLauncher>, CniError> {
+    let vmi = kubevirt::lookup(cni_args, || kube_client(conf, ds))?;
+    Ok(vmi.map(|vmi| VirtLauncher {
+        vmi,
+        persistent: kubevirt::persistence_enabled(ds),
+    }))
+}
+
+/// The Kubernetes API client of the NetConf: the datastore's connection when it is this
+/// API with the same settings.
+fn kube_client(conf: &config::Conf, ds: &Datastore) -> Result<kubeclient::Client, CniError> {
+    let settings = conf.kube_settings();
+    match ds.kube_client_for(&settings.sources()) {
+        Some(c) => Ok(c.clone()),
+        None => Ok(kubeclient::Client::new(&settings)?),
     }
 }
 
@@ -224,12 +288,7 @@ fn namespace_labels(
     if namespace.is_empty() || !conf.has_kubernetes() {
         return Ok(NamespaceLabels::default());
     }
-    // The datastore's connection when it is this API with the same settings.
-    let settings = conf.kube_settings();
-    let client = match ds.kube_client_for(&settings.sources()) {
-        Some(c) => c.clone(),
-        None => kubeclient::Client::new(&settings)?,
-    };
+    let client = kube_client(conf, ds)?;
     let path = format!("/api/v1/namespaces/{namespace}");
     Ok(NamespaceLabels::read_with(move || {
         let ns = client

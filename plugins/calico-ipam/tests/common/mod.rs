@@ -50,11 +50,29 @@ impl Backend {
     /// KDD with the API serving `groups` and the NetConf's `calico_api_group` (empty: the
     /// plugin discovers it).
     pub fn kdd_with(groups: testkit::ApiGroups, api_group: &str) -> Backend {
+        Backend::kdd_opts(
+            KubeApiOptions {
+                groups,
+                ..KubeApiOptions::default()
+            },
+            api_group,
+        )
+    }
+
+    /// KDD in a cluster with KubeVirt installed (its VM kinds served).
+    pub fn kdd_kubevirt() -> Backend {
+        Backend::kdd_opts(
+            KubeApiOptions {
+                kubevirt: true,
+                ..KubeApiOptions::default()
+            },
+            "crd.projectcalico.org/v1",
+        )
+    }
+
+    fn kdd_opts(opts: KubeApiOptions, api_group: &str) -> Backend {
         let dir = testkit::temp_dir();
-        let api = KubeApi::start(KubeApiOptions {
-            groups,
-            ..KubeApiOptions::default()
-        });
+        let api = KubeApi::start(opts);
         let kdd_keys = |token: &str, file: &str| {
             let kc = api.write_kubeconfig(&dir.path().join(file), token);
             let mut keys = json!({"datastore_type": "kubernetes",
