@@ -383,3 +383,89 @@ fn status_and_gc() {
     run(&h, "DEL", "live", &c1, &conf, "live").assert_success();
     run(&h, "DEL", "gone", &c2, &conf, "gone").assert_success();
 }
+
+/// KubeVirt live migration through the chain (calico + calico-ipam, Calico v3.32): the
+/// target pod gets the VM's address with no routes from calico-ipam, so calico programs no
+/// host route for it — the source's route stays until the migration completes — while the
+/// target's pod is annotated with the address as any pod.
+#[test]
+fn a_kubevirt_migration_target_leaves_the_host_route_to_the_source() {
+    let (h, conf) = setup();
+    let api = h.api();
+    let vm = api.create(
+        json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+        "metadata": {"name": "vm1", "namespace": "test"}, "spec": {"running": true}}),
+    );
+    let vmi = api.create(json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+        "metadata": {"name": "vm1", "namespace": "test", "ownerReferences": [{"apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachine", "name": "vm1", "uid": vm["metadata"]["uid"], "controller": true}]},
+        "spec": {}}));
+    let launcher = |name: &str, labels: Value| {
+        api.create(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "test", "labels": labels,
+                "ownerReferences": [{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
+                    "name": "vm1", "uid": vmi["metadata"]["uid"], "controller": true}]},
+            "spec": {"nodeName": NODE, "serviceAccountName": "default",
+                     "containers": [{"name": "compute", "image": "virt-launcher"}]}}));
+    };
+    launcher("virt-launcher-vm1-src", json!({}));
+    launcher(
+        "virt-launcher-vm1-tgt",
+        json!({"kubevirt.io/migrationJobUID": "mig-1"}),
+    );
+    let (src_ns, tgt_ns) = (TempNetns::new(), TempNetns::new());
+    let src = run(
+        &h,
+        "ADD",
+        "cid-src",
+        &src_ns,
+        &conf,
+        "virt-launcher-vm1-src",
+    );
+    src.assert_success();
+    let tgt = run(
+        &h,
+        "ADD",
+        "cid-tgt",
+        &tgt_ns,
+        &conf,
+        "virt-launcher-vm1-tgt",
+    );
+    tgt.assert_success();
+    let ip = |r: &testkit::PluginRun| r.json()["ips"][0]["address"].as_str().unwrap().to_string();
+    assert_eq!(ip(&src), ip(&tgt), "the VM's address follows it");
+    let addr = ip(&src).split('/').next().unwrap().to_string();
+    let routes = h.ip(&["-4", "route", "show", &addr]);
+    let devs: Vec<&str> = routes
+        .lines()
+        .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "dev").nth(1))
+        .collect();
+    assert_eq!(devs.len(), 1, "one host route, the source's: {routes}");
+    let src_dev = &src.json()["interfaces"][0]["name"];
+    assert_eq!(devs[0], src_dev.as_str().unwrap(), "{routes}");
+    assert_eq!(
+        annotations(&h, "virt-launcher-vm1-tgt")["cni.projectcalico.org/podIP"],
+        ip(&src)
+    );
+    // Both go; the VM keeps its address (it is not being deleted).
+    run(
+        &h,
+        "DEL",
+        "cid-tgt",
+        &tgt_ns,
+        &conf,
+        "virt-launcher-vm1-tgt",
+    )
+    .assert_success();
+    run(
+        &h,
+        "DEL",
+        "cid-src",
+        &src_ns,
+        &conf,
+        "virt-launcher-vm1-src",
+    )
+    .assert_success();
+    assert_eq!(h.ips_by_handle("k8s-pod-network.vmi.test.vm1").len(), 1);
+    assert_ipam_consistent(&h, false);
+}

@@ -157,7 +157,13 @@ impl Host {
     pub fn api(&self) -> &KubeApi {
         self.api.get_or_init(|| {
             self.netns
-                .run(|| KubeApi::start(KubeApiOptions::default()))
+                .run(|| {
+                    // A cluster with KubeVirt: calico-ipam reads launcher pods' VMs.
+                    KubeApi::start(KubeApiOptions {
+                        kubevirt: true,
+                        ..KubeApiOptions::default()
+                    })
+                })
                 .unwrap()
         })
     }
