@@ -17,10 +17,8 @@ use std::net::IpAddr;
 
 use anyhow::{Context, Result};
 use datastore::model::{AllocationAttribute, Block};
-use datastore::resources::{
-    ClusterInformationSpec, IpPoolSpec, NodeSpec, WorkloadEndpointSpec, CLUSTER_INFORMATION_NAME,
-};
-use datastore::{BlockList, Datastore, HandleList, ResourceKey, ResourceList};
+use datastore::resources::{IpPoolSpec, NodeSpec, WorkloadEndpointSpec};
+use datastore::{BlockList, Datastore, HandleList, ResourceList};
 use ipnetwork::IpNetwork;
 use serde::Serialize;
 
@@ -340,10 +338,8 @@ pub fn check(
     };
     writeln!(out, "Checking IPAM for inconsistencies...\n")?;
 
-    let key = ResourceKey::<ClusterInformationSpec>::global(CLUSTER_INFORMATION_NAME);
-    let Some(ci) = ds.get_resource(&key)? else {
-        // libcalico-go's ErrorResourceDoesNotExist, whose etcd form carries no cause.
-        anyhow::bail!("resource does not exist: {key} with error: <nil>");
+    let Some(ci) = ds.cluster_information()? else {
+        anyhow::bail!("{}", ds.missing_cluster_information());
     };
 
     writeln!(out, "Loading all IPAM blocks...")?;

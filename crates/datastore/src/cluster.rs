@@ -4,12 +4,25 @@
 use crate::error::Result;
 use crate::resources::{ClusterInformation, ClusterInformationSpec, CLUSTER_INFORMATION_NAME};
 use crate::store::Datastore;
-use crate::ResourceKey;
+use crate::{Key, ResourceKey};
 
 impl Datastore {
     /// `clusterinformations/default`, if present.
     pub fn cluster_information(&self) -> Result<Option<ClusterInformation>> {
         self.get_resource(&ResourceKey::global(CLUSTER_INFORMATION_NAME))
+    }
+
+    /// libcalico-go's error for a missing ClusterInformation: `resource does not exist:
+    /// ClusterInformation(default) with error: <cause>`, the cause being the API's 404 on
+    /// Kubernetes and `<nil>` on etcd.
+    pub fn missing_cluster_information(&self) -> String {
+        let key = ResourceKey::<ClusterInformationSpec>::global(CLUSTER_INFORMATION_NAME);
+        format!(
+            "resource does not exist: ClusterInformation({CLUSTER_INFORMATION_NAME}) with error: {}",
+            self.kv
+                .absence_cause(&key.path())
+                .unwrap_or_else(|| "<nil>".into())
+        )
     }
 
     /// True when ClusterInformation exists and says `datastoreReady: true`.

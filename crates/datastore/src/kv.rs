@@ -82,6 +82,13 @@ pub trait Kv: Send + Sync {
         Ok(())
     }
 
+    /// Why `key` reads as absent, as libcalico-go's `ErrorResourceDoesNotExist` prints its
+    /// cause: `None` (Go's `<nil>`) where the backend has no error for it (etcd), the API's
+    /// 404 text on Kubernetes.
+    fn absence_cause(&self, _key: &str) -> Option<String> {
+        None
+    }
+
     /// The Kubernetes API client of a Kubernetes backend, and the settings it was made from.
     fn kube_client(&self) -> Option<(&kubeclient::Client, &kubeclient::Sources)> {
         None

@@ -33,7 +33,7 @@ pub enum Change<V> {
 
 /// Calico's objects on a key-value backend.
 pub struct Datastore {
-    kv: Box<dyn Kv>,
+    pub(crate) kv: Box<dyn Kv>,
     /// Answers of a [`Datastore::prefetch`] not used yet; each serves one read, and any write
     /// through this handle drops them all (so nobody reads back older than their own write).
     prefetched: Mutex<Vec<(Read, Vec<KvPair>)>>,

@@ -114,7 +114,10 @@ impl Context {
         let Some(ci) = ci else {
             return Err(CniError::new(
                 code::INTERNAL,
-                "error getting ClusterInformation: resource does not exist: ClusterInformation(default) with error: <nil>",
+                format!(
+                    "error getting ClusterInformation: {}",
+                    self.ds.missing_cluster_information()
+                ),
             ));
         };
         match ci.spec.datastore_ready {

@@ -249,6 +249,18 @@ fn what_kdd_cannot_hold_fails_cleanly() {
     assert!(h.reservations(NET).is_empty());
     // DEL stays idempotent.
     h.run("DEL", "cid2", c.path(), &no_policy).assert_success();
+
+    // No ClusterInformation (calico-node has not run): the error carries the API's 404, as
+    // libcalico-go's KDD client wraps it (etcd's has no cause: `<nil>`).
+    h.set_ready(None);
+    let conf = h.conf("1.0.0", NET, json!({ "policy": { "type": "k8s" } }));
+    let r = run(&h, "ADD", "cid3", &c, &conf, "p1");
+    assert_eq!(r.code, 1, "{r}");
+    assert_eq!(
+        r.json()["msg"],
+        "error getting ClusterInformation: resource does not exist: ClusterInformation(default) \
+         with error: clusterinformations.crd.projectcalico.org \"default\" not found"
+    );
 }
 
 #[test]

@@ -714,6 +714,18 @@ impl Kv for KubeStore {
         Some((&self.client, &self.sources))
     }
 
+    fn absence_cause(&self, key: &str) -> Option<String> {
+        let Ok(Routed::Crd(_, kind, name)) = routed(key) else {
+            return None;
+        };
+        let group = self.group();
+        Some(format!(
+            "{}.{} \"{name}\" not found",
+            kind.plural(group),
+            group.group()
+        ))
+    }
+
     fn get(&self, key: &str) -> Result<Option<KvPair>> {
         match routed(key)? {
             Routed::Crd(_, kind, name) => self.crd_get(key, &kind, &name),
