@@ -51,8 +51,19 @@ pub fn load(sources: &Sources) -> Result<KubeConfig, Error> {
                 docs.push(kubeconfig::read_document(&p)?);
             }
         }
-        // An explicit file must be there.
-        [one] => docs.push(kubeconfig::read_document(Path::new(one))?),
+        // An explicit file must be there: client-go stats it first (`stat <path>: no such
+        // file or directory`); a file it then cannot read is `error loading config file`.
+        [one] => {
+            let path = Path::new(one);
+            if let Err(e) = std::fs::metadata(path) {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    return Err(Error::Config(format!(
+                        "stat {one}: no such file or directory"
+                    )));
+                }
+            }
+            docs.push(kubeconfig::read_document(path)?)
+        }
         // A precedence list skips files that do not exist, as client-go does.
         many => {
             for p in many {
@@ -243,9 +254,12 @@ mod tests {
             ..Sources::default()
         })
         .unwrap_err();
-        assert!(
-            err.to_string().ends_with("no such file or directory"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "stat {}: no such file or directory",
+                dir.path().join("missing").display()
+            )
         );
     }
 }

@@ -64,8 +64,7 @@ fn load_error(path: &Path, e: impl std::fmt::Display) -> Error {
 
 /// Reads one kubeconfig file into a document whose relative paths are made absolute.
 pub fn read_document(path: &Path) -> Result<Value, Error> {
-    let bytes =
-        libcni::fs::read_bounded(path, FILE_LIMIT).map_err(|e| Error::Config(e.to_string()))?;
+    let bytes = libcni::fs::read_bounded(path, FILE_LIMIT).map_err(|e| load_error(path, e))?;
     let text = String::from_utf8_lossy(&bytes);
     let mut doc = crate::yaml::parse(&text).map_err(|e| load_error(path, e))?;
     // client-go makes the path absolute first; a relative kubeconfig path keeps its files

@@ -57,14 +57,9 @@ fn response(conf: &Config) -> Result<CniResult, CniError> {
 }
 
 fn kube_client(conf: &Config) -> Result<kubeclient::Client, String> {
+    // client-go's loader: a missing explicit kubeconfig is `stat <path>: no such file or
+    // directory`, as kubeclient says it.
     let path = conf.kubeconfig();
-    if let Err(e) = std::fs::metadata(&path) {
-        return Err(format!(
-            "failed to setup client: stat {}: {}",
-            path.display(),
-            libcni::error::io_error_text(&e)
-        ));
-    }
     kubeclient::Client::from_sources(&kubeclient::Sources {
         kubeconfig: path.to_string_lossy().into_owned(),
         ..kubeclient::Sources::default()
