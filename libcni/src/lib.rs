@@ -10,6 +10,7 @@ pub mod gojson;
 pub mod json;
 pub mod runtime;
 pub mod skel;
+pub mod time;
 pub mod types;
 pub mod version;
 

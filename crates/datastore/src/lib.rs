@@ -27,7 +27,8 @@ pub mod model;
 pub mod names;
 pub mod resources;
 pub mod store;
-pub mod time;
+/// Calico's time formats (in libcni, below the API client that also reads them).
+pub use libcni::time;
 pub mod uuid;
 
 #[cfg(feature = "etcdv3")]

@@ -1,6 +1,7 @@
-//! The two time formats Calico writes: Kubernetes' `metav1.Time` (RFC 3339, whole seconds,
-//! UTC) for `creationTimestamp` and a block's `affinity_claim_time`, and Go's `Time.String()`
-//! of a UTC time for the `timestamp` allocation attribute.
+//! The time formats Kubernetes and Calico write: `metav1.Time` (RFC 3339, whole seconds,
+//! UTC) for `creationTimestamp`, a block's `affinity_claim_time` and an exec credential's
+//! expiry, and Go's `Time.String()` of a UTC time for the `timestamp` allocation attribute.
+//! Here, below the datastore and the API client, which both read them.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
