@@ -58,7 +58,8 @@ struct TokenSource {
 impl TokenSource {
     fn current(&self) -> Result<Option<String>, Error> {
         match &self.token {
-            Token::None => Ok(None),
+            // The plugin's token is the client's `exec` to fetch.
+            Token::None | Token::Exec(_) => Ok(None),
             Token::Static(t) => Ok(Some(t.clone())),
             Token::File(path) => {
                 let mtime = std::fs::metadata(path)
@@ -96,6 +97,11 @@ pub struct Inner {
     url: ServerUrl,
     /// Set for `https` servers.
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// The credential plugin (`https` only, as every credential).
+    exec: Option<crate::exec::ExecAuth>,
+    /// The TLS configuration the idle connections were made with: a plugin's new client
+    /// certificate closes them, as client-go's connection rotation does.
+    pool_tls: Mutex<Option<Arc<rustls::ClientConfig>>>,
     /// Only ever sent over TLS (client-go attaches credentials to TLS transports only).
     token: TokenSource,
     idle: Mutex<Vec<Conn>>,
@@ -122,12 +128,33 @@ impl Client {
     /// read now, as client-go's transport does when the client is built.
     pub fn from_config(kc: &KubeConfig) -> Result<Client, Error> {
         let url = server_url(&kc.server, kc.has_tls_settings()).map_err(Error::Config)?;
-        let tls = if url.is_https() {
-            Some(tls_config(kc)?)
+        if let Some(name) = &kc.auth_provider {
+            return Err(Error::Config(removed_auth_provider(name)));
+        }
+        let (tls, exec) = if url.is_https() {
+            let (config, ca) = tls_config(kc)?;
+            let exec = match &kc.token {
+                Token::Exec(e) => Some(
+                    crate::exec::ExecAuth::new(
+                        e,
+                        crate::exec::cluster_info(&kc.server, kc.insecure, ca.as_deref()),
+                        tls::Settings {
+                            ca,
+                            insecure: kc.insecure,
+                            client: None,
+                        },
+                    )
+                    .map_err(Error::Config)?,
+                ),
+                _ => None,
+            };
+            (Some(config), exec)
         } else {
-            None
+            (None, None)
         };
         Ok(Client(Arc::new(Inner {
+            exec,
+            pool_tls: Mutex::new(None),
             token: TokenSource {
                 token: if tls.is_some() {
                     kc.token.clone()
@@ -165,7 +192,7 @@ impl Client {
         *self.deadline.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn connect(&self) -> Result<Conn, String> {
+    fn connect(&self, tls: Option<&Arc<rustls::ClientConfig>>) -> Result<Conn, String> {
         let addrs: Vec<SocketAddr> = (self.url.host.as_str(), self.url.port)
             .to_socket_addrs()
             .map_err(|_| format!("dial tcp: lookup {}: no such host", self.url.host))?
@@ -184,7 +211,7 @@ impl Client {
             match TcpStream::connect_timeout(&addr, timeout) {
                 Ok(s) => {
                     let _ = s.set_nodelay(true);
-                    let stream = match &self.tls {
+                    let stream = match tls {
                         None => Stream::Plain(s),
                         Some(config) => {
                             // Bounds the handshake (client-go: 10 s TLS handshake timeout).
@@ -237,9 +264,27 @@ impl Client {
                 concat!("cni-rs/", env!("CARGO_PKG_VERSION")).to_string(),
             ),
         ];
-        if let Some(token) = self.token.current()? {
+        // client-go's exec round tripper: the plugin's credentials, fetched (or cached)
+        // before the request.
+        let creds = match &self.exec {
+            Some(a) => Some(
+                a.credentials()
+                    .map_err(|e| fail(format!("getting credentials: {e}")))?,
+            ),
+            None => None,
+        };
+        let token = match creds.as_ref().filter(|c| !c.token.is_empty()) {
+            Some(c) => Some(c.token.clone()),
+            None => self.token.current()?,
+        };
+        if let Some(token) = token {
             headers.push(("Authorization", format!("Bearer {token}")));
         }
+        let tls = creds
+            .as_ref()
+            .and_then(|c| c.tls.clone())
+            .or_else(|| self.tls.clone());
+        self.rotate_pool(tls.as_ref());
         let req = Request {
             method,
             target: &target,
@@ -257,7 +302,7 @@ impl Client {
             let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let mut conn = match pooled {
                 Some(c) => c,
-                None => self.connect().map_err(fail)?,
+                None => self.connect(tls.as_ref()).map_err(fail)?,
             };
             conn.set_timeout(remaining)
                 .map_err(|e| fail(libcni::error::io_error_text(&e)))?;
@@ -287,6 +332,11 @@ impl Client {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(conn);
             }
+            if resp.status == 401 {
+                if let (Some(a), Some(c)) = (&self.exec, &creds) {
+                    a.unauthorized(c);
+                }
+            }
             let retryable = resp.status == 429 || resp.status >= 500;
             if let (true, Some(secs)) = (retryable, resp.retry_after) {
                 if attempt < MAX_RETRIES {
@@ -300,6 +350,20 @@ impl Client {
                 }
             }
             return Ok(resp);
+        }
+    }
+
+    /// Drops the idle connections when they were made with another TLS identity.
+    fn rotate_pool(&self, tls: Option<&Arc<rustls::ClientConfig>>) {
+        let mut current = self.pool_tls.lock().unwrap_or_else(|p| p.into_inner());
+        let same = match (current.as_ref(), tls) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.idle.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            *current = tls.cloned();
         }
     }
 
@@ -381,9 +445,19 @@ fn to_bytes(v: &Value) -> Vec<u8> {
     libcni::json::to_compact(v).into_bytes()
 }
 
+/// client-go (1.26+) has no built-in `auth-provider` any more: gcp's and azure's say what
+/// replaced them, others are unknown.
+fn removed_auth_provider(name: &str) -> String {
+    match name {
+        "gcp" => "The gcp auth plugin has been removed.\nPlease use the \"gke-gcloud-auth-plugin\" kubectl/client-go credential plugin instead.\nSee https://cloud.google.com/blog/products/containers-kubernetes/kubectl-auth-changes-in-gke for further details".into(),
+        "azure" => "The azure auth plugin has been removed.\nPlease use the https://github.com/Azure/kubelogin kubectl/client-go credential plugin instead.\nSee https://kubernetes.io/docs/reference/access-authn-authz/authentication/#client-go-credential-plugins for further details".into(),
+        other => format!("no Auth Provider found for name {}", go_quote(other)),
+    }
+}
+
 /// The TLS client configuration of an https server, files read now (as client-go's transport
-/// does when the client is built), errors in client-go's words.
-fn tls_config(kc: &KubeConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
+/// does when the client is built), errors in client-go's words; and the CA bytes.
+fn tls_config(kc: &KubeConfig) -> Result<(Arc<rustls::ClientConfig>, Option<Vec<u8>>), Error> {
     let read = |pem: &Option<Pem>, what: &str, owner: &str| -> Result<Option<Vec<u8>>, Error> {
         match pem {
             None => Ok(None),
@@ -411,10 +485,11 @@ fn tls_config(kc: &KubeConfig) -> Result<Arc<rustls::ClientConfig>, Error> {
             ))
         }
     };
-    tls::client_config(&tls::Settings {
-        ca,
+    let config = tls::client_config(&tls::Settings {
+        ca: ca.clone(),
         insecure: kc.insecure,
         client,
     })
-    .map_err(Error::Config)
+    .map_err(Error::Config)?;
+    Ok((config, ca))
 }

@@ -4,7 +4,8 @@
 //! relative to the kubeconfig that names them (`ResolveLocalPaths`), several files (the
 //! `KUBECONFIG` list) merge with the first file winning for each named entry and for
 //! `current-context`, and a `tokenFile` wins over `token` and is read again whenever it
-//! changes (calico-node rotates the CNI's token).
+//! changes (calico-node rotates the CNI's token); without either (or a client certificate) an
+//! `exec` credential plugin supplies them (`exec.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,7 @@ use base64::Engine;
 use serde_json::{Map, Value};
 
 use crate::error::Error;
+use crate::exec::ExecConfig;
 
 /// The most any file a kubeconfig names (or the kubeconfig itself) may hold: a config that
 /// names `/dev/zero` fails instead of eating memory. Real ones are a few KiB.
@@ -32,6 +34,8 @@ pub enum Token {
     Static(String),
     /// Read before each request when the file changed (client-go's cached file token source).
     File(PathBuf),
+    /// A credential plugin's (which may give a client certificate instead).
+    Exec(crate::exec::ExecConfig),
 }
 
 /// A resolved client configuration: one cluster and one user.
@@ -46,6 +50,8 @@ pub struct KubeConfig {
     pub client_cert: Option<Pem>,
     pub client_key: Option<Pem>,
     pub token: Token,
+    /// A legacy `auth-provider` (gcp, azure, oidc, …): client-go has none built in any more.
+    pub auth_provider: Option<String>,
 }
 
 impl KubeConfig {
@@ -200,15 +206,43 @@ pub fn from_value(kc: &Value, current_context: &str) -> Result<KubeConfig, Strin
         }
         Ok(path(text(v, file_key)).map(Pem::File))
     };
-    let token = match (path(text(&u, "tokenFile")), text(&u, "token")) {
-        (Some(file), _) => Token::File(file),
-        (None, t) if !t.is_empty() => Token::Static(t),
+    let client_cert = pem(&u, "client-certificate-data", "client-certificate")?;
+    let client_key = pem(&u, "client-key-data", "client-key")?;
+    let exec = u
+        .get("exec")
+        .filter(|e| e.is_object())
+        .map(ExecConfig::from_value);
+    let auth_provider = u
+        .get("auth-provider")
+        .filter(|a| a.is_object())
+        .map(|a| text(a, "name"));
+    let user_name = name(&user);
+    if let Some(e) = &exec {
+        // clientcmd's validation, every problem at once.
+        let mut errs = Vec::new();
+        if auth_provider.is_some() {
+            errs.push(format!(
+                "authProvider cannot be provided in combination with an exec plugin for {user_name}"
+            ));
+        }
+        errs.extend(e.validate(&user_name));
+        match errs.len() {
+            0 => {}
+            1 => return Err(errs.remove(0)),
+            _ => return Err(format!("[{}]", errs.join(", "))),
+        }
+    }
+    // A token or a client certificate makes client-go skip the plugin.
+    let token = match (path(text(&u, "tokenFile")), text(&u, "token"), exec) {
+        (Some(file), _, _) => Token::File(file),
+        (None, t, _) if !t.is_empty() => Token::Static(t),
+        (None, _, Some(e)) if client_cert.is_none() => Token::Exec(e),
         _ => Token::None,
     };
     Ok(KubeConfig {
         server: text(&c, "server"),
         cluster_name: name(&cluster),
-        user_name: name(&user),
+        user_name,
         ca: pem(&c, "certificate-authority-data", "certificate-authority")?,
         // Our YAML reader yields strings; a JSON kubeconfig has a real boolean.
         insecure: match c.get("insecure-skip-tls-verify") {
@@ -216,9 +250,10 @@ pub fn from_value(kc: &Value, current_context: &str) -> Result<KubeConfig, Strin
             Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
             _ => false,
         },
-        client_cert: pem(&u, "client-certificate-data", "client-certificate")?,
-        client_key: pem(&u, "client-key-data", "client-key")?,
+        client_cert,
+        client_key,
         token,
+        auth_provider,
     })
 }
 

@@ -1120,3 +1120,111 @@ fn https_relative_paths_from_the_kubeconfig_dir() {
         ("calico", true, Some("file-token"), 200)
     );
 }
+
+/// An executable credential plugin at `dir/name` printing `credential` (JSON), as EKS's
+/// `aws eks get-token` or GKE's `gke-gcloud-auth-plugin` print theirs.
+fn exec_plugin(dir: &Path, name: &str, credential: &Value) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\ncat <<'EOF'\n{credential}\nEOF\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// A kubeconfig user whose credentials come from a client-go credential plugin
+/// (`users[].user.exec`, client.authentication.k8s.io/v1): the plugin's token, or its client
+/// certificate, authenticates every request; a plugin that is not installed fails the ADD
+/// with client-go's text and leaves nothing. Runs against testkit's stand-in API server
+/// because no apiserver can be installed here.
+#[test]
+fn https_with_an_exec_credential_plugin() {
+    let h = Host::new(Store::Local);
+    let pki = pki_in(&h.dir.path().join("pki"));
+    let ca = format!("certificate-authority: {}", pki.ca.display());
+    let exec_user = |command: &Path| {
+        vec![
+            "exec:".to_string(),
+            "  apiVersion: client.authentication.k8s.io/v1".to_string(),
+            format!("  command: {}", command.display()),
+            "  interactiveMode: Never".to_string(),
+            "  installHint: install it".to_string(),
+        ]
+    };
+    fn lines(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let c = TempNetns::new();
+
+    // A token.
+    let api = tls_api(&h, &pki, false);
+    api.add_token("exec-token", "exec-user", Rule::calico_cni_plugin());
+    let plugin = exec_plugin(
+        h.dir.path(),
+        "get-token",
+        &json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                "status": {"token": "exec-token", "expirationTimestamp": "2999-01-01T00:00:00Z"}}),
+    );
+    let user = exec_user(&plugin);
+    let kc = kubeconfig_at(
+        &api,
+        &h.dir.path().join("kubeconfig"),
+        &[&ca],
+        &lines(&user),
+    );
+    let conf = tls_conf(&h, &kc);
+    let run = add_p1(&h, &api, &c, &conf);
+    assert_added_then_del(&h, &c, &conf, &run);
+    let get = pod_get(&api);
+    assert_eq!(
+        (get.user.as_str(), get.token.as_deref(), get.status),
+        ("exec-user", Some("exec-token"), 200)
+    );
+    drop(api);
+
+    // A client certificate (the server requires one).
+    let api = tls_api(&h, &pki, true);
+    api.bind("exec-cert", Rule::calico_cni_plugin());
+    let client = testkit::issue(pki.ca.parent().unwrap(), "exec-client", "/CN=exec-cert");
+    let plugin = exec_plugin(
+        h.dir.path(),
+        "get-cert",
+        &json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
+                "status": {"clientCertificateData": std::fs::read_to_string(&client.cert).unwrap(),
+                           "clientKeyData": std::fs::read_to_string(&client.key).unwrap()}}),
+    );
+    let user = exec_user(&plugin);
+    let kc = kubeconfig_at(
+        &api,
+        &h.dir.path().join("kubeconfig"),
+        &[&ca],
+        &lines(&user),
+    );
+    let conf = tls_conf(&h, &kc);
+    let run = add_p1(&h, &api, &c, &conf);
+    assert_added_then_del(&h, &c, &conf, &run);
+    assert_client_cert_only(&api, "exec-cert");
+
+    // Not installed.
+    let user = exec_user(Path::new("/nonexistent/get-token"));
+    let kc = kubeconfig_at(
+        &api,
+        &h.dir.path().join("kubeconfig"),
+        &[&ca],
+        &lines(&user),
+    );
+    let conf = tls_conf(&h, &kc);
+    api.clear_requests();
+    let run = add_p1(&h, &api, &c, &conf);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let msg = run.json()["msg"].as_str().unwrap().to_string();
+    assert!(
+        msg.starts_with(&format!(
+            "Get \"https://127.0.0.1:{}/api/v1/namespaces/test\": getting credentials: exec: executable /nonexistent/get-token not found\n\nIt looks like you are trying to use a client-go credential plugin that is not installed.",
+            api.port()
+        )),
+        "{msg}"
+    );
+    assert!(msg.ends_with("\n\ninstall it"), "{msg}");
+    assert!(api.requests().is_empty());
+    assert_nothing_left(&h, &c);
+}
