@@ -9,7 +9,7 @@ fn line(level: &str, msg: &str) {
         .unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = crate::log::civil_from_days(days as i64);
+    let (y, m, d) = libcni::time::civil_from_days(days as i64);
     eprintln!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:06}Z\t{level}\tinstall\t{msg}",
         rem / 3600,
