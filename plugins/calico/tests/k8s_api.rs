@@ -1140,20 +1140,22 @@ fn exec_plugin(dir: &Path, name: &str, credential: &Value) -> PathBuf {
 fn https_with_an_exec_credential_plugin() {
     let h = Host::new(Store::Local);
     let pki = pki_in(&h.dir.path().join("pki"));
-    let ca = format!("certificate-authority: {}", pki.ca.display());
-    let exec_user = |command: &Path| {
-        vec![
-            "exec:".to_string(),
-            "  apiVersion: client.authentication.k8s.io/v1".to_string(),
-            format!("  command: {}", command.display()),
-            "  interactiveMode: Never".to_string(),
-            "  installHint: install it".to_string(),
-        ]
-    };
-    fn lines(v: &[String]) -> Vec<&str> {
-        v.iter().map(String::as_str).collect()
-    }
     let c = TempNetns::new();
+    // ADD of p1 with a kubeconfig whose user runs `command`; the config it ran with.
+    let add_with = |api: &KubeApi, command: &Path| {
+        let command = format!("  command: {}", command.display());
+        let user = [
+            "exec:",
+            "  apiVersion: client.authentication.k8s.io/v1",
+            &command,
+            "  interactiveMode: Never",
+            "  installHint: install it",
+        ];
+        let ca = format!("certificate-authority: {}", pki.ca.display());
+        let kc = kubeconfig_at(api, &h.dir.path().join("kubeconfig"), &[&ca], &user);
+        let conf = tls_conf(&h, &kc);
+        (add_p1(&h, api, &c, &conf), conf)
+    };
 
     // A token.
     let api = tls_api(&h, &pki, false);
@@ -1164,15 +1166,7 @@ fn https_with_an_exec_credential_plugin() {
         &json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential",
                 "status": {"token": "exec-token", "expirationTimestamp": "2999-01-01T00:00:00Z"}}),
     );
-    let user = exec_user(&plugin);
-    let kc = kubeconfig_at(
-        &api,
-        &h.dir.path().join("kubeconfig"),
-        &[&ca],
-        &lines(&user),
-    );
-    let conf = tls_conf(&h, &kc);
-    let run = add_p1(&h, &api, &c, &conf);
+    let (run, conf) = add_with(&api, &plugin);
     assert_added_then_del(&h, &c, &conf, &run);
     let get = pod_get(&api);
     assert_eq!(
@@ -1192,29 +1186,13 @@ fn https_with_an_exec_credential_plugin() {
                 "status": {"clientCertificateData": std::fs::read_to_string(&client.cert).unwrap(),
                            "clientKeyData": std::fs::read_to_string(&client.key).unwrap()}}),
     );
-    let user = exec_user(&plugin);
-    let kc = kubeconfig_at(
-        &api,
-        &h.dir.path().join("kubeconfig"),
-        &[&ca],
-        &lines(&user),
-    );
-    let conf = tls_conf(&h, &kc);
-    let run = add_p1(&h, &api, &c, &conf);
+    let (run, conf) = add_with(&api, &plugin);
     assert_added_then_del(&h, &c, &conf, &run);
     assert_client_cert_only(&api, "exec-cert");
 
     // Not installed.
-    let user = exec_user(Path::new("/nonexistent/get-token"));
-    let kc = kubeconfig_at(
-        &api,
-        &h.dir.path().join("kubeconfig"),
-        &[&ca],
-        &lines(&user),
-    );
-    let conf = tls_conf(&h, &kc);
     api.clear_requests();
-    let run = add_p1(&h, &api, &c, &conf);
+    let (run, _) = add_with(&api, Path::new("/nonexistent/get-token"));
     assert_eq!(run.code, 1, "{}", run.stdout);
     let msg = run.json()["msg"].as_str().unwrap().to_string();
     assert!(
