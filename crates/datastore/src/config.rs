@@ -420,7 +420,7 @@ mod tests {
         assert_eq!(libcni::CniCode::code(&err), 7);
         assert_eq!(
             err.to_string(),
-            "open /nonexistent/calico-kubeconfig: no such file or directory"
+            "stat /nonexistent/calico-kubeconfig: no such file or directory"
         );
         let err = resolve(json!({"datastore_type": "consul"}), &[]).unwrap_err();
         assert_eq!(libcni::CniCode::code(&err), 7);
