@@ -1,11 +1,12 @@
-//! `ipam show` and `ipam release --ip` (`ipam check` is in check.rs).
+//! `ipam show`, `ipam release --ip` and `ipam configure` (`ipam check` is in check.rs).
 
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use anyhow::{anyhow, Result};
+use datastore::model::{VM_ADDRESS_PERSISTENCE_DISABLED, VM_ADDRESS_PERSISTENCE_ENABLED};
 use datastore::resources::IpPoolSpec;
-use datastore::{BlockList, Datastore, ResourceList};
+use datastore::{BlockList, Change, Datastore, IpamConfigKey, ResourceList};
 use ipam::Ipam;
 use ipnetwork::IpNetwork;
 
@@ -155,6 +156,92 @@ pub fn release(ds: &Datastore, ip: &str) -> Result<Release> {
     } else {
         Release::NotAssigned(addr)
     })
+}
+
+/// `calicoctl ipam configure`'s flags (an empty value counts as not given).
+#[derive(Debug, Default)]
+pub struct Configure {
+    pub strict_affinity: Option<String>,
+    pub max_blocks_per_host: Option<String>,
+    pub kubevirt_ip_persistence: Option<String>,
+}
+
+/// Go's `strconv.ParseBool`.
+fn go_parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// `ipam configure`: the flags parsed as calicoctl parses them, the IPAM settings in force
+/// changed and checked as libcalico-go's `SetIPAMConfig` checks them (written only when they
+/// change), and calicoctl's confirmation lines.
+pub fn configure(ds: &Datastore, flags: &Configure) -> Result<Vec<String>> {
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let strict = match given(&flags.strict_affinity) {
+        None => None,
+        Some(v) => Some(
+            go_parse_bool(&v)
+                .ok_or_else(|| anyhow!("invalid value. Use true or false to set strictaffinity"))?,
+        ),
+    };
+    let max_blocks = match given(&flags.max_blocks_per_host) {
+        None => None,
+        // Go's strconv.ParseInt(v, 10, 32) takes what Rust's i32 parse takes (a sign, digits).
+        Some(v) => Some(
+            v.parse::<i32>()
+                .map_err(|_| anyhow!("invalid value for maxblockhost. Use a valid number"))?,
+        ),
+    };
+    let persistence = match given(&flags.kubevirt_ip_persistence).as_deref() {
+        None => None,
+        Some(v @ (VM_ADDRESS_PERSISTENCE_ENABLED | VM_ADDRESS_PERSISTENCE_DISABLED)) => {
+            Some(v.to_string())
+        }
+        Some(_) => {
+            return Err(anyhow!(
+                "invalid value for --kubevirt-ip-persistence. Use Enabled or Disabled"
+            ))
+        }
+    };
+    if strict.is_none() && max_blocks.is_none() && persistence.is_none() {
+        return Err(anyhow!(
+            "at least one configuration option must be specified"
+        ));
+    }
+    let current = ds.ipam_config().map_err(|e| anyhow!("error: {e}"))?;
+    let mut want = current.clone();
+    if let Some(s) = strict {
+        want.strict_affinity = s;
+    }
+    if let Some(m) = max_blocks {
+        want.max_blocks_per_host = i64::from(m);
+    }
+    if let Some(p) = &persistence {
+        want.kube_virt_vm_address_persistence = Some(p.clone());
+    }
+    if want != current {
+        want.validate().map_err(|e| anyhow!("error: {e}"))?;
+        ds.modify(&IpamConfigKey, ipam::MAX_RETRIES, |_| {
+            Ok(Change::Put(want.clone()))
+        })
+        .map_err(|e| anyhow!("error: {e}"))?;
+    }
+    let mut out = Vec::new();
+    if let Some(s) = strict {
+        out.push(format!("Successfully set StrictAffinity to: {s}"));
+    }
+    if let Some(m) = max_blocks {
+        out.push(format!("Successfully set MaxBlocksPerHost to: {m}"));
+    }
+    if let Some(p) = persistence {
+        out.push(format!(
+            "Successfully set KubeVirtVMAddressPersistence to: {p}"
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

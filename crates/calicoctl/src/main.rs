@@ -1,6 +1,6 @@
 //! calicoctl for the Rust CNI suite: calicoctl's verbs for what users need without
 //! calico-node — resources from manifests (`apply/create/delete -f`, `get`) and IPAM
-//! (`ipam show`, `ipam check`, `ipam release --ip`). The datastore comes from the same
+//! (`ipam show`, `ipam check`, `ipam release --ip`, `ipam configure`). The datastore comes from the same
 //! environment as calicoctl's (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_*_FILE`, `KUBECONFIG`,
 //! `K8S_API_ENDPOINT`, ... with `CALICO_` overrides), plus `DATASTORE_PATH` for the local store.
 
@@ -76,6 +76,19 @@ enum IpamCmd {
         /// Path to output report file.
         #[arg(short = 'o', long = "output", value_name = "FILE")]
         output: Option<String>,
+    },
+    /// Configure IPAM: strict affinity, the block limit per host, KubeVirt address persistence.
+    Configure {
+        /// Set StrictAffinity to true/false. When StrictAffinity is true, borrowing IP
+        /// addresses is not allowed.
+        #[arg(long = "strictaffinity", value_name = "true/false")]
+        strict_affinity: Option<String>,
+        /// Set the maximum number of blocks that can be affine to a host.
+        #[arg(long = "max-blocks-per-host", value_name = "number")]
+        max_blocks_per_host: Option<String>,
+        /// Control whether KubeVirt VMs retain persistent IP addresses across lifecycle events.
+        #[arg(long = "kubevirt-ip-persistence", value_name = "Enabled|Disabled")]
+        kubevirt_ip_persistence: Option<String>,
     },
     /// Release a Calico assigned IP address (`--from-report` is not implemented).
     Release {
@@ -193,6 +206,20 @@ fn run(cli: Cli) -> Result<()> {
                     output.as_deref(),
                     &mut out,
                 )?;
+            }
+            IpamCmd::Configure {
+                strict_affinity,
+                max_blocks_per_host,
+                kubevirt_ip_persistence,
+            } => {
+                let flags = ipam::Configure {
+                    strict_affinity,
+                    max_blocks_per_host,
+                    kubevirt_ip_persistence,
+                };
+                for line in ipam::configure(&ds, &flags)? {
+                    println!("{line}");
+                }
             }
             // Like upstream, `release` without `--ip` does nothing.
             IpamCmd::Release { ip: None } => {}

@@ -443,6 +443,79 @@ Check complete; found 2 problems.
     );
 }
 
+/// `ipam configure`: calicoctl's confirmation lines and errors, libcalico-go's checks, the
+/// settings stored where Calico stores them (and read back by the IPAM library).
+fn configure(e: Env) {
+    ensure_cluster(&e);
+    let err = |args: &[&str]| {
+        let o = e.ctl(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    assert_eq!(
+        err(&["ipam", "configure"]),
+        "at least one configuration option must be specified\n"
+    );
+    assert_eq!(
+        err(&["ipam", "configure", "--strictaffinity=yes"]),
+        "invalid value. Use true or false to set strictaffinity\n"
+    );
+    assert_eq!(
+        err(&["ipam", "configure", "--max-blocks-per-host=many"]),
+        "invalid value for maxblockhost. Use a valid number\n"
+    );
+    assert_eq!(
+        err(&["ipam", "configure", "--kubevirt-ip-persistence=enabled"]),
+        "invalid value for --kubevirt-ip-persistence. Use Enabled or Disabled\n"
+    );
+    // A block limit without strict affinity is refused (libcalico-go's SetIPAMConfig).
+    assert_eq!(
+        err(&["ipam", "configure", "--max-blocks-per-host=4"]),
+        "error: MaxBlocksPerHost requires StrictAffinity to be enabled\n"
+    );
+    assert_eq!(
+        e.ok(&[
+            "ipam",
+            "configure",
+            "--strictaffinity=T",
+            "--max-blocks-per-host=4",
+            "--kubevirt-ip-persistence=Disabled",
+        ]),
+        "Successfully set StrictAffinity to: true\n\
+         Successfully set MaxBlocksPerHost to: 4\n\
+         Successfully set KubeVirtVMAddressPersistence to: Disabled\n"
+    );
+    let cfg = e.ds().ipam_config().unwrap();
+    assert!(cfg.strict_affinity && cfg.auto_allocate_blocks);
+    assert_eq!(cfg.max_blocks_per_host, 4);
+    assert!(!cfg.vm_address_persistence());
+    if let Some(api) = &e.kube {
+        let stored = api
+            .get("crd.projectcalico.org/v1", "ipamconfigs", None, "default")
+            .unwrap();
+        assert_eq!(stored["spec"]["strictAffinity"], true);
+        assert_eq!(stored["spec"]["maxBlocksPerHost"], 4);
+        assert_eq!(stored["spec"]["kubeVirtVMAddressPersistence"], "Disabled");
+    }
+    // The same again changes nothing and says so again, as calicoctl does.
+    assert_eq!(
+        e.ok(&["ipam", "configure", "--kubevirt-ip-persistence=Disabled"]),
+        "Successfully set KubeVirtVMAddressPersistence to: Disabled\n"
+    );
+}
+
+#[test]
+fn configure_local() {
+    configure(Env::local());
+}
+#[test]
+fn configure_etcd() {
+    configure(Env::etcd());
+}
+#[test]
+fn configure_kdd() {
+    configure(Env::kdd());
+}
 #[test]
 fn resources_local() {
     resources(Env::local());
