@@ -158,6 +158,52 @@ pub fn release(ds: &Datastore, ip: &str) -> Result<Release> {
     })
 }
 
+/// `ipam show --ip`: who holds an address (handle, active and alternate owners — the
+/// latter during a KubeVirt live migration), as calicoctl prints it; `None` when `ip` is not
+/// an address (calicoctl's ValidateIP error).
+pub fn show_ip(ds: &Datastore, ip: &str) -> Result<Option<String>> {
+    let Ok(addr) = ip.parse::<IpAddr>().map(|a| a.to_canonical()) else {
+        return Ok(None);
+    };
+    let blocks = ds.list(&BlockList::default())?;
+    let holder = blocks
+        .iter()
+        .find(|(k, _)| k.cidr.contains(addr))
+        .and_then(|(_, b)| b.value.attributes_at(b.value.ordinal_of(addr)?));
+    let Some(attr) = holder else {
+        return Ok(Some(format!("{addr} is not assigned\n")));
+    };
+    let mut out = format!("IP {addr} is in use\n");
+    match &attr.handle_id {
+        Some(h) => writeln!(out, "Handle ID: {}", ipam::block_ops::sanitize_handle(h))?,
+        None => writeln!(out, "Handle ID: <none>")?,
+    }
+    let owners =
+        |out: &mut String, title: &str, attrs: &std::collections::BTreeMap<String, String>| {
+            if attrs.is_empty() {
+                return false;
+            }
+            let _ = writeln!(out, "{title}:");
+            for (k, v) in attrs {
+                let _ = writeln!(out, "  {k}: {v}");
+            }
+            true
+        };
+    if !owners(
+        &mut out,
+        "Active Owner Attributes",
+        &attr.active_owner_attrs,
+    ) {
+        writeln!(out, "No Active Owner attributes defined")?;
+    }
+    owners(
+        &mut out,
+        "Alternate Owner Attributes",
+        &attr.alternate_owner_attrs,
+    );
+    Ok(Some(out))
+}
+
 /// `calicoctl ipam configure`'s flags (an empty value counts as not given).
 #[derive(Debug, Default)]
 pub struct Configure {

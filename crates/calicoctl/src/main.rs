@@ -64,6 +64,9 @@ enum IpamCmd {
     Show {
         #[arg(long)]
         show_blocks: bool,
+        /// Who holds this address (handle and owners).
+        #[arg(long)]
+        ip: Option<String>,
     },
     /// Check the integrity of the IPAM datastructures (exits 0 even when problems are found).
     Check {
@@ -188,7 +191,17 @@ fn run(cli: Cli) -> Result<()> {
             print(objs, &output)?
         }
         Cmd::Ipam { cmd } => match cmd {
-            IpamCmd::Show { show_blocks } => print!("{}", ipam::show(&ds, show_blocks)?),
+            IpamCmd::Show { ip: Some(ip), .. } => match ipam::show_ip(&ds, &ip)? {
+                Some(text) => print!("{text}"),
+                None => {
+                    println!("Error executing command: invalid IP address specified: {ip}");
+                    std::process::exit(1);
+                }
+            },
+            IpamCmd::Show {
+                show_blocks,
+                ip: None,
+            } => print!("{}", ipam::show(&ds, show_blocks)?),
             IpamCmd::Check {
                 show_all_ips,
                 show_problem_ips,

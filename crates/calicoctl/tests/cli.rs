@@ -197,6 +197,50 @@ fn ipam(e: Env) {
             ..Default::default()
         })
         .unwrap();
+    // `show --ip`: the holder, with the owners a KubeVirt migration records.
+    let first = v4.ips[0].ip();
+    assert_eq!(
+        e.ok(&["ipam", "show", "--ip", &first.to_string()]),
+        format!("IP {first} is in use\nHandle ID: net1.c1\nNo Active Owner attributes defined\n")
+    );
+    let ipam = Ipam::new(&ds);
+    let at = ipam.ips_by_handle("net1.c1").unwrap()[0];
+    let owner = |pod: &str| {
+        ipam::owner::OwnerChange::Set(
+            [("pod", pod), ("namespace", "ns")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    };
+    ipam.set_owner_attributes(
+        &at,
+        "net1.c1",
+        &ipam::owner::OwnerUpdates {
+            active: owner("src"),
+            alternate: owner("tgt"),
+        },
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        e.ok(&["ipam", "show", "--ip", &at.ip.to_string()]),
+        format!(
+            "IP {} is in use\nHandle ID: net1.c1\nActive Owner Attributes:\n  namespace: ns\n  pod: src\n\
+             Alternate Owner Attributes:\n  namespace: ns\n  pod: tgt\n",
+            at.ip
+        )
+    );
+    assert_eq!(
+        e.ok(&["ipam", "show", "--ip", "10.0.99.1"]),
+        "10.0.99.1 is not assigned\n"
+    );
+    let o = e.ctl(&["ipam", "show", "--ip", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "Error executing command: invalid IP address specified: nope\n"
+    );
     let show = e.ok(&["ipam", "show"]);
     assert!(show.contains("| IP Pool  | 10.0.0.0/16"), "{show}");
     assert!(show.contains("2 (0%)"), "{show}");
