@@ -20,7 +20,7 @@ use datastore::model::{AllocationAttribute, Block};
 use datastore::resources::{IpPoolSpec, NodeSpec, WorkloadEndpointSpec};
 use datastore::{BlockList, Datastore, HandleList, ResourceList};
 use ipnetwork::IpNetwork;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// libcalico-go's `ipam.WindowsReservedHandle`: addresses Windows nodes hold back in each block.
 const WINDOWS_RESERVED_HANDLE: &str = "windows-reserved-ipam-handle";
@@ -38,7 +38,8 @@ pub struct CheckOptions {
 
 /// One allocated address, with what the check learned about it: upstream's `Allocation`, in its
 /// JSON form (field names, order and `omitempty` rules) for the `-o` report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Allocation {
     pub ip: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -73,7 +74,8 @@ fn is_false(b: &bool) -> bool {
 
 /// A handle object the report lists as leaked (upstream's `HandleInfo`, which has no JSON tags:
 /// Go writes the field names as they are).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HandleInfo {
     #[serde(rename = "ID")]
     pub id: String,
@@ -87,7 +89,8 @@ pub struct HandleInfo {
 
 /// The machine-readable report `-o <FILE>` writes (upstream's `Report`), which
 /// `calicoctl ipam release --from-report` consumes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     pub version: String,
     #[serde(rename = "clusterGUID")]

@@ -1,12 +1,13 @@
 //! calicoctl for the Rust CNI suite: calicoctl's verbs for what users need without
 //! calico-node — resources from manifests (`apply/create/delete -f`, `get`) and IPAM
-//! (`ipam show`, `ipam check`, `ipam release --ip`, `ipam configure`). The datastore comes from the same
+//! (`ipam show`, `ipam check`, `ipam release`, `ipam configure`, `datastore migrate lock`). The datastore comes from the same
 //! environment as calicoctl's (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`, `ETCD_*_FILE`, `KUBECONFIG`,
 //! `K8S_API_ENDPOINT`, ... with `CALICO_` overrides), plus `DATASTORE_PATH` for the local store.
 
 mod check;
 mod ipam;
 mod manifest;
+mod release;
 mod resources;
 
 use anyhow::{bail, Context, Result};
@@ -56,6 +57,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: IpamCmd,
     },
+    /// Data store management (`datastore migrate lock|unlock`).
+    Datastore {
+        #[command(subcommand)]
+        cmd: DatastoreCmd,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,12 +99,37 @@ enum IpamCmd {
         #[arg(long = "kubevirt-ip-persistence", value_name = "Enabled|Disabled")]
         kubevirt_ip_persistence: Option<String>,
     },
-    /// Release a Calico assigned IP address (`--from-report` is not implemented).
+    /// Release a Calico assigned IP address, or every leaked one of `ipam check` reports.
     Release {
         /// IP address to release.
         #[arg(long)]
         ip: Option<String>,
+        /// Release all leaked addresses and handles of the report; with several, only what
+        /// all of them call leaked.
+        #[arg(long = "from-report", value_name = "REPORT")]
+        from_report: Vec<String>,
+        /// Release even when the data store is not locked or a report is of another version.
+        #[arg(long)]
+        force: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DatastoreCmd {
+    /// Data store migration.
+    Migrate {
+        #[command(subcommand)]
+        cmd: MigrateCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateCmd {
+    /// Lock the data store (ClusterInformation datastoreReady=false): CNI ADDs and calico-node
+    /// wait until it is unlocked.
+    Lock,
+    /// Unlock the data store.
+    Unlock,
 }
 
 fn open() -> Result<Datastore> {
@@ -234,9 +265,22 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{line}");
                 }
             }
+            IpamCmd::Release {
+                from_report, force, ..
+            } if !from_report.is_empty() => {
+                let mut out = std::io::stdout().lock();
+                release::from_reports(
+                    &ds,
+                    &from_report,
+                    force,
+                    env!("CARGO_PKG_VERSION"),
+                    &mut out,
+                )?;
+                println!("You may now unlock the data store.");
+            }
             // Like upstream, `release` without `--ip` does nothing.
-            IpamCmd::Release { ip: None } => {}
-            IpamCmd::Release { ip: Some(ip) } => match ipam::release(&ds, &ip)? {
+            IpamCmd::Release { ip: None, .. } => {}
+            IpamCmd::Release { ip: Some(ip), .. } => match ipam::release(&ds, &ip)? {
                 ipam::Release::Released(ip) => println!("Successfully released IP address {ip}"),
                 ipam::Release::NotAssigned(ip) => bail!("IP address {ip} is not assigned"),
                 // calicoctl's argutils.ValidateIP prints this on stdout and exits.
@@ -246,6 +290,12 @@ fn run(cli: Cli) -> Result<()> {
                 }
             },
         },
+        Cmd::Datastore {
+            cmd: DatastoreCmd::Migrate { cmd },
+        } => print!(
+            "{}",
+            release::set_lock(&ds, matches!(cmd, MigrateCmd::Lock))?
+        ),
     }
     Ok(())
 }

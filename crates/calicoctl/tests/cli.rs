@@ -548,6 +548,119 @@ fn configure(e: Env) {
     );
 }
 
+/// `ipam release --from-report` with `datastore migrate lock/unlock`: upstream's refusals
+/// (unlocked, stale, another cluster, another version) and its report of what it released.
+fn release_from_report(e: Env) {
+    ensure_cluster(&e);
+    let f = e.file("pool.yaml", ONE_POOL);
+    e.ok(&["apply", "-f", &f]);
+    e.node1();
+    let ds = e.ds();
+    Ipam::new(&ds)
+        .auto_assign(&AutoAssignArgs {
+            num4: 2,
+            handle: "net1.c1".into(),
+            host: "node1".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    ds.create(&HandleKey::new("net1.orphan"), &Handle::default())
+        .unwrap();
+    let fails = |args: &[&str], want: &str| {
+        let o = e.ctl(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stderr), format!("{want}\n"));
+    };
+    let report = |name: &str| {
+        let path = e.dir.path().join(name).display().to_string();
+        e.ok(&["ipam", "check", "-o", &path]);
+        path
+    };
+    let r1 = report("r1.json");
+    fails(
+        &["ipam", "release", "--from-report", &r1],
+        "data store is not locked. Either lock the data store, or re-run with --force",
+    );
+    assert_eq!(
+        e.ok(&["datastore", "migrate", "lock"]),
+        "Datastore locked.\n"
+    );
+    // Locking changed ClusterInformation: the report taken before is stale.
+    fails(
+        &["ipam", "release", "--from-report", &r1],
+        "the provided reports are all stale - at least one should be up-to-date. Please generate a new report while the data store is locked and try again",
+    );
+    let r2 = report("r2.json");
+    let edited = |name: &str, key: &str, value: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&r2).unwrap()).unwrap();
+        v[key] = json!(value);
+        e.file(name, &v.to_string())
+    };
+    let other = edited("other.json", "clusterGUID", "another-cluster");
+    fails(
+        &["ipam", "release", "--from-report", &other, "--force"],
+        &format!("cluster does not match the provided report ({other}): mismatched cluster GUID. Refusing to release"),
+    );
+    let old = edited("old.json", "version", "v0.0.1");
+    fails(
+        &["ipam", "release", "--from-report", &old],
+        &format!("the provided report ({old}) was produced using a different version (v0.0.1) of calicoctl. Refusing to release"),
+    );
+    // Both reports: the two leaked addresses and the orphan handle are in both.
+    assert_eq!(
+        e.ok(&[
+            "ipam",
+            "release",
+            "--from-report",
+            &r1,
+            "--from-report",
+            &r2
+        ]),
+        "Releasing 2 old IPs...\n\
+         Released 2 IPs successfully\n\
+         Deleting 1 handles...\n\
+         Key: '.' = Deleted OK; 'x' = skip, handle missing/changed.\n\
+         .\n\
+         Released 1 handles; 0 skipped; 0 errors.\n\
+         You may now unlock the data store.\n"
+    );
+    // Again: everything already gone.
+    assert_eq!(
+        e.ok(&["ipam", "release", "--from-report", &r2, "--force"]),
+        "Releasing 2 old IPs...\n\
+         Released 0 IPs successfully\n\
+         2 addresses marked as leaked in the report had already been cleaned up.\n\
+         Deleting 1 handles...\n\
+         Key: '.' = Deleted OK; 'x' = skip, handle missing/changed.\n\
+         x\n\
+         Released 0 handles; 1 skipped; 0 errors.\n\
+         You may now unlock the data store.\n"
+    );
+    assert_eq!(
+        e.ok(&["datastore", "migrate", "unlock"]),
+        "Datastore unlocked.\n"
+    );
+    assert!(e.ds().is_ready().unwrap());
+    let out = e.ok(&["ipam", "check"]);
+    assert!(
+        out.ends_with("Check complete; found 0 problems.\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn release_from_report_local() {
+    release_from_report(Env::local());
+}
+#[test]
+fn release_from_report_etcd() {
+    release_from_report(Env::etcd());
+}
+#[test]
+fn release_from_report_kdd() {
+    release_from_report(Env::kdd());
+}
 #[test]
 fn configure_local() {
     configure(Env::local());

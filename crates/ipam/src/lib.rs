@@ -11,6 +11,7 @@ pub mod nodename;
 pub mod owner;
 pub mod pools;
 mod release;
+pub use release::ReleaseOptions;
 pub mod rng;
 pub mod selector;
 

@@ -13,6 +13,26 @@ use crate::assign::{retry_release, Ipam, MAX_RETRIES};
 use crate::error::Result;
 use crate::{block_ops, pools};
 
+/// What to release (libcalico-go's `ReleaseOptions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseOptions {
+    pub address: IpAddr,
+    /// Free only while this handle holds it.
+    pub handle: Option<String>,
+    /// Free only while its allocation is this one (the block's sequence number for it).
+    pub sequence_number: Option<u64>,
+}
+
+impl ReleaseOptions {
+    pub fn of(address: IpAddr) -> Self {
+        ReleaseOptions {
+            address,
+            handle: None,
+            sequence_number: None,
+        }
+    }
+}
+
 impl Ipam<'_> {
     /// Frees every address of `handle` and deletes the handle. `NotFound` when there is no
     /// such handle (the CNI DEL ignores that). Emptied unaffine blocks are deleted.
@@ -68,9 +88,19 @@ impl Ipam<'_> {
     /// Frees the given addresses whoever holds them and fixes up their handles. Returns the
     /// addresses that were not allocated.
     pub fn release_ips(&self, ips: &[IpAddr]) -> Result<Vec<IpAddr>> {
+        let opts: Vec<ReleaseOptions> = ips.iter().map(|&ip| ReleaseOptions::of(ip)).collect();
+        self.release(&opts)
+    }
+
+    /// libcalico-go's `ReleaseIPs` with its options: each address is freed only while it is
+    /// still held by the given handle at the given sequence number (an address reallocated
+    /// since a `calicoctl ipam check` report was written is left alone). Returns the addresses
+    /// not freed.
+    pub fn release(&self, opts: &[ReleaseOptions]) -> Result<Vec<IpAddr>> {
         let mut unallocated = Vec::new();
         let blocks = self.ds.list(&BlockList::default())?;
-        for &ip in ips {
+        for opt in opts {
+            let ip = opt.address;
             let Some((key, _)) = blocks.iter().find(|(k, _)| k.cidr.contains(ip)) else {
                 unallocated.push(ip);
                 continue;
@@ -80,7 +110,18 @@ impl Ipam<'_> {
                 cidr,
                 |b| {
                     b.ordinal_of(ip)
-                        .filter(|&o| b.allocations.get(o).is_some_and(Option::is_some))
+                        .filter(|&o| {
+                            let held = b.attributes_at(o);
+                            held.is_some()
+                                && opt.handle.as_deref().is_none_or(|h| {
+                                    held.and_then(|a| a.handle_id.as_deref())
+                                        .map(block_ops::sanitize_handle)
+                                        == Some(block_ops::sanitize_handle(h))
+                                })
+                                && opt
+                                    .sequence_number
+                                    .is_none_or(|n| b.sequence_number_for(o) == n)
+                        })
                         .into_iter()
                         .collect()
                 },
