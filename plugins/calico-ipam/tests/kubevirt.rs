@@ -28,16 +28,24 @@ impl Cluster {
     /// Dual-stack pools, the namespace, and a VM with its VMI (`standalone`: a VMI with no
     /// VM).
     fn new(standalone: bool) -> Cluster {
-        let b = Backend::kdd_kubevirt();
+        Cluster::on(Backend::kdd_kubevirt(), standalone)
+    }
+
+    /// On `b`'s store; off KDD the pods and VMs come from a separate API, which the NetConf's
+    /// kubeconfig names (as with Calico on etcd in a Kubernetes cluster).
+    fn on(b: Backend, standalone: bool) -> Cluster {
         b.pool("v4", "192.168.0.0/16", |_| {});
         b.pool("v6", "fd80:24e2:f998:72d6::/64", |_| {});
         b.namespace(NS, json!({}));
-        let conf = b.conf(
+        let mut conf = b.conf(
             "1.0.0",
             "node1",
             json!({"assign_ipv4": "true", "assign_ipv6": "true"}),
         );
-        let api = b.kube.as_ref().unwrap();
+        if !b.is_kdd() {
+            conf["kubernetes"] = json!({"kubeconfig": b.kubeconfig()});
+        }
+        let api = b.api();
         let mut vm_uid = String::new();
         let mut vmi = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstance",
             "metadata": {"name": VM, "namespace": NS}, "spec": {}});
@@ -60,7 +68,7 @@ impl Cluster {
     }
 
     fn api(&self) -> &KubeApi {
-        self.b.kube.as_ref().unwrap()
+        self.b.api()
     }
 
     /// A launcher pod of the VMI; a migration target carries KubeVirt's migration label.
@@ -417,4 +425,37 @@ fn gc_leaves_a_vms_handle_to_the_vm() {
     let r = c.b.run("GC", "", "", &gc);
     assert!(r.success(), "{} {}", r.stdout, r.stderr);
     assert_eq!(c.owners().len(), 2, "no container holds a VM's addresses");
+}
+
+/// The same handshake on the local store and etcd (the VMs read from the API the NetConf's
+/// kubeconfig names): a migration target shares the source's addresses, and the VM's
+/// deletion releases them after both DELs.
+fn migration_then_vm_deletion(b: Backend) {
+    let c = Cluster::on(b, false);
+    let src = c.pod("src", None);
+    let got = bare(&ips(&c.add(&src)));
+    let tgt = c.pod("tgt", Some("mig-1"));
+    let r = c.add(&tgt);
+    assert_eq!(bare(&ips(&r)), got);
+    assert!(r.get("routes").is_none(), "{r}");
+    assert!(c
+        .owners()
+        .values()
+        .all(|(x, y)| x["pod"] == src && y["pod"] == tgt));
+    c.deleting("virtualmachines");
+    c.del(&src);
+    assert_eq!(c.owners().len(), 2);
+    c.del(&tgt);
+    assert!(c.b.allocations().is_empty(), "{:?}", c.b.allocations());
+    assert!(c.b.handles().is_empty(), "{:?}", c.b.handles());
+}
+
+#[test]
+fn migration_then_vm_deletion_on_the_local_store() {
+    migration_then_vm_deletion(Backend::local());
+}
+
+#[test]
+fn migration_then_vm_deletion_on_etcd() {
+    migration_then_vm_deletion(Backend::etcd());
 }

@@ -114,14 +114,18 @@ impl Backend {
     }
 
     /// The Kubernetes API: the datastore's on KDD, else one started for this backend (for a
-    /// namespace's labels).
+    /// namespace's labels, a KubeVirt launcher pod's VM).
     pub fn api(&self) -> &KubeApi {
         self.kube
             .as_ref()
             .or_else(|| self.extra_api.get())
             .unwrap_or_else(|| {
-                self.extra_api
-                    .get_or_init(|| KubeApi::start(KubeApiOptions::default()))
+                self.extra_api.get_or_init(|| {
+                    KubeApi::start(KubeApiOptions {
+                        kubevirt: true,
+                        ..KubeApiOptions::default()
+                    })
+                })
             })
     }
 
