@@ -7,24 +7,62 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// `metav1.Time` JSON: `2026-08-22T13:33:20Z`.
 pub fn rfc3339(t: SystemTime) -> String {
-    let (secs, _) = split(t);
-    let (date, hms) = civil(secs);
-    format!("{date}T{hms}Z")
+    let u = Utc::of(t);
+    format!("{}T{}Z", u.date(), u.hms())
 }
 
 /// Go's `time.Now().UTC().String()`: `2026-08-22 13:33:20.123456789 +0000 UTC`, the fraction
 /// without trailing zeros and left out when zero.
 pub fn go_utc_string(t: SystemTime) -> String {
-    let (secs, nanos) = split(t);
-    let (date, hms) = civil(secs);
+    let u = Utc::of(t);
     let mut frac = String::new();
-    if nanos != 0 {
-        frac = format!(".{nanos:09}");
+    if u.nanos != 0 {
+        frac = format!(".{:09}", u.nanos);
         while frac.ends_with('0') {
             frac.pop();
         }
     }
-    format!("{date} {hms}{frac} +0000 UTC")
+    format!("{} {}{frac} +0000 UTC", u.date(), u.hms())
+}
+
+/// A time's UTC calendar fields, for every time stamp the suite prints (the formats above,
+/// the install tool's log lines).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utc {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+    pub nanos: u32,
+}
+
+impl Utc {
+    pub fn of(t: SystemTime) -> Utc {
+        let (secs, nanos) = split(t);
+        let sod = secs.rem_euclid(86400) as u32;
+        let (year, month, day) = civil_from_days(secs.div_euclid(86400));
+        Utc {
+            year,
+            month,
+            day,
+            hour: sod / 3600,
+            minute: sod % 3600 / 60,
+            second: sod % 60,
+            nanos,
+        }
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
+    /// `hh:mm:ss`.
+    pub fn hms(&self) -> String {
+        format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second)
+    }
 }
 
 /// Parses RFC 3339 as `metav1.Time` accepts it (`Z` or a numeric offset, optional fraction).
@@ -106,19 +144,9 @@ fn split(t: SystemTime) -> (i64, u32) {
     }
 }
 
-/// `YYYY-MM-DD` and `hh:mm:ss` of a Unix time in UTC.
-fn civil(secs: i64) -> (String, String) {
-    let sod = secs.rem_euclid(86400);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86400));
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!("{:02}:{:02}:{:02}", sod / 3600, sod % 3600 / 60, sod % 60),
-    )
-}
-
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's
-/// days-to-civil), for every time stamp the suite prints.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// days-to-civil).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -153,6 +181,11 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert_eq!(rfc3339(t), "2023-11-14T22:13:20Z");
         assert_eq!(rfc3339(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let u = Utc::of(t + Duration::from_millis(250));
+        assert_eq!(
+            (u.year, u.month, u.day, u.hour, u.minute, u.second, u.nanos),
+            (2023, 11, 14, 22, 13, 20, 250_000_000)
+        );
     }
 
     fn at(secs: u64, nanos: u32) -> SystemTime {

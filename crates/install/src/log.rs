@@ -2,7 +2,7 @@
 //! (`<date> <time> [LEVEL][pid] cni-installer/<file>: <message>`). Stdout is
 //! reserved for the rendered conflist, which Calico prints there.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 #[derive(Clone, Copy)]
 pub enum Level {
@@ -48,19 +48,8 @@ macro_rules! error {
     ($($arg:tt)*) => { $crate::log::log($crate::log::Level::Error, file!(), format_args!($($arg)*)) };
 }
 
-/// UTC `YYYY-MM-DD HH:MM:SS.mmm`, without a date crate.
+/// UTC `YYYY-MM-DD HH:MM:SS.mmm`.
 fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = libcni::time::civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
+    let u = libcni::time::Utc::of(SystemTime::now());
+    format!("{} {}.{:03}", u.date(), u.hms(), u.nanos / 1_000_000)
 }

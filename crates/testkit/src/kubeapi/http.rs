@@ -439,22 +439,21 @@ fn reason_phrase(code: u16) -> &'static str {
 
 /// An RFC 1123 date in GMT (`Mon, 02 Jan 2006 15:04:05 GMT`), as Go's `http.TimeFormat`.
 fn http_date() -> String {
-    let secs = SystemTime::now()
+    let now = SystemTime::now();
+    let u = libcni::time::Utc::of(now);
+    let days = now
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs()) as i64;
-    let iso = super::util::rfc3339(UNIX_EPOCH + Duration::from_secs(secs as u64));
-    let days = secs.div_euclid(86_400);
-    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+        .map_or(0, |d| d.as_secs() / 86_400);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
     let months = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let month: usize = iso[5..7].parse().unwrap_or(1);
     format!(
-        "{wd}, {} {} {} {} GMT",
-        &iso[8..10],
-        months[month - 1],
-        &iso[..4],
-        &iso[11..19]
+        "{wd}, {:02} {} {} {} GMT",
+        u.day,
+        months[u.month as usize - 1],
+        u.year,
+        u.hms()
     )
 }
 

@@ -75,26 +75,16 @@ pub fn human_duration(secs: i64) -> String {
     format!("{}y", h / (24 * 365))
 }
 
-/// Seconds since an RFC 3339 timestamp (`2006-01-02T15:04:05Z`).
+/// The age of an RFC 3339 timestamp (`2006-01-02T15:04:05Z`).
 fn age(ts: &str) -> String {
-    let b = ts.as_bytes();
-    if b.len() < 19 {
+    let Some(then) = libcni::time::parse_rfc3339(ts) else {
         return "<unknown>".into();
-    }
-    let n = |r: std::ops::Range<usize>| ts.get(r).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
-    let (y, mo, d) = (n(0..4), n(5..7), n(8..10));
-    // days from civil (Howard Hinnant)
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (if mo > 2 { mo - 3 } else { mo + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let then = days * 86_400 + n(11..13) * 3600 + n(14..16) * 60 + n(17..19);
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    human_duration(now - then)
+    };
+    let secs = |t: SystemTime| {
+        t.duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    };
+    human_duration(secs(SystemTime::now()) - secs(then))
 }
 
 fn s<'a>(v: &'a Value, p: &str) -> &'a str {
