@@ -113,6 +113,19 @@ impl Datastore {
             .map(|(c, _)| c)
     }
 
+    /// An API client for `settings` (a plugin's own Kubernetes reads): the Kubernetes
+    /// backend's when it was made from the same sources ([`Datastore::kube_client_for`]),
+    /// else a new one.
+    pub fn kube_client_or_new(
+        &self,
+        settings: &kubeclient::Settings,
+    ) -> std::result::Result<kubeclient::Client, kubeclient::Error> {
+        match self.kube_client_for(&settings.sources()) {
+            Some(c) => Ok(c.clone()),
+            None => kubeclient::Client::new(settings),
+        }
+    }
+
     /// Whether batched reads ([`Datastore::prefetch`]) save round trips on this backend.
     pub fn batches_reads(&self) -> bool {
         self.kv.batches_reads()

@@ -40,15 +40,17 @@ impl Plugin for CalicoIpam {
         start_logging(&conf);
         let ds = open(&keys, &node)?;
         let cni_args = config::args(&args.args)?;
-        let vm = virt_launcher(&conf, &ds, &cni_args)?;
-        if let Some(vmi) = vm.as_ref().filter(|v| !v.persistent) {
-            if vmi.vmi.is_migration_target() {
+        // Without persistence a launcher pod is an ordinary pod, but a migration target
+        // cannot be one.
+        let vm = match virt_launcher(&conf, &ds, &cni_args)? {
+            Some(v) if v.persistent => Some(v.vmi),
+            Some(v) if v.vmi.is_migration_target() => {
                 return Err(CniError::internal(
                     "live migration target pod is not allowed when KubeVirtVMAddressPersistence is disabled",
-                ));
+                ))
             }
-        }
-        let vm = vm.filter(|v| v.persistent).map(|v| v.vmi);
+            _ => None,
+        };
         let handle = match &vm {
             Some(vmi) => vmi.handle(&conf.name),
             None => format!("{}.{}", conf.name, args.container_id),
@@ -192,21 +194,13 @@ fn virt_launcher(
     ds: &Datastore,
     cni_args: &config::Args,
 ) -> Result<Option<VirtLauncher>, CniError> {
-    let vmi = kubevirt::lookup(cni_args, || kube_client(conf, ds))?;
+    let vmi = kubevirt::lookup(cni_args, || {
+        Ok(ds.kube_client_or_new(&conf.kube_settings())?)
+    })?;
     Ok(vmi.map(|vmi| VirtLauncher {
         vmi,
         persistent: kubevirt::persistence_enabled(ds),
     }))
-}
-
-/// The Kubernetes API client of the NetConf: the datastore's connection when it is this
-/// API with the same settings.
-fn kube_client(conf: &config::Conf, ds: &Datastore) -> Result<kubeclient::Client, CniError> {
-    let settings = conf.kube_settings();
-    match ds.kube_client_for(&settings.sources()) {
-        Some(c) => Ok(c.clone()),
-        None => Ok(kubeclient::Client::new(&settings)?),
-    }
 }
 
 /// Auto-assignment with Calico's dual-stack rollback: a family that came up short releases
@@ -288,7 +282,7 @@ fn namespace_labels(
     if namespace.is_empty() || !conf.has_kubernetes() {
         return Ok(NamespaceLabels::default());
     }
-    let client = kube_client(conf, ds)?;
+    let client = ds.kube_client_or_new(&conf.kube_settings())?;
     let path = format!("/api/v1/namespaces/{namespace}");
     Ok(NamespaceLabels::read_with(move || {
         let ns = client

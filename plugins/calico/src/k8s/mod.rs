@@ -13,14 +13,10 @@ use libcni::CniError;
 use crate::config::NetConf;
 
 /// The API client for this NetConf (Calico's `NewK8sClient` inputs).
-pub fn client(conf: &NetConf) -> Result<kubeclient::Client, CniError> {
-    Ok(kubeclient::Client::new(&conf.kube_settings())?)
-}
-
 /// The plugin's Kubernetes reads (Pods, Namespaces, Nodes): through the datastore's client
 /// when the datastore is this same API with the same settings (the usual Kubernetes
 /// datastore setup: one connection, and the pod it read for the endpoint is not read again),
-/// else through a client of the plugin's own, made on first use.
+/// else through a client of the plugin's own, made on first use (`kube_client_or_new`).
 pub struct Api<'a> {
     ds: &'a Datastore,
     conf: &'a NetConf,
@@ -37,16 +33,10 @@ impl<'a> Api<'a> {
     }
 
     pub fn client(&self) -> Result<&kubeclient::Client, CniError> {
-        if let Some(c) = self
-            .ds
-            .kube_client_for(&self.conf.kube_settings().sources())
-        {
-            return Ok(c);
-        }
         if let Some(c) = self.own.get() {
             return Ok(c);
         }
-        let c = client(self.conf)?;
+        let c = self.ds.kube_client_or_new(&self.conf.kube_settings())?;
         Ok(self.own.get_or_init(|| c))
     }
 
