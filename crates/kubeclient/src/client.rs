@@ -137,7 +137,7 @@ impl Client {
                 Token::Exec(e) => Some(
                     crate::exec::ExecAuth::new(
                         e,
-                        crate::exec::cluster_info(&kc.server, kc.insecure, ca.as_deref()),
+                        &kc.server,
                         tls::Settings {
                             ca,
                             insecure: kc.insecure,

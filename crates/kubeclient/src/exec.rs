@@ -66,8 +66,7 @@ impl ExecConfig {
                 .collect(),
             install_hint: text("installHint"),
             // Our YAML reader yields strings; a JSON kubeconfig has a real boolean.
-            provide_cluster_info: matches!(v.get("provideClusterInfo"), Some(Value::Bool(true)))
-                || v.get("provideClusterInfo").and_then(Value::as_str) == Some("true"),
+            provide_cluster_info: crate::kubeconfig::truthy(v.get("provideClusterInfo")),
             api_version,
             interactive_mode,
         }
@@ -112,20 +111,17 @@ pub struct Credentials {
 /// One plugin and its cached answer.
 pub struct ExecAuth {
     config: ExecConfig,
-    /// `spec.cluster` of `KUBERNETES_EXEC_INFO` (with `provideClusterInfo`), JSON.
-    cluster: String,
-    /// The trust settings a returned certificate is combined with.
+    /// The cluster, for `spec.cluster` of `KUBERNETES_EXEC_INFO` (with `provideClusterInfo`).
+    server: String,
+    /// The cluster's trust settings: in `spec.cluster`, and combined with a returned
+    /// certificate.
     tls_base: tls::Settings,
     cached: Mutex<Option<Arc<Credentials>>>,
 }
 
 impl ExecAuth {
     /// client-go's `GetAuthenticator`: only the two current API versions are accepted.
-    pub fn new(
-        config: &ExecConfig,
-        cluster: String,
-        tls_base: tls::Settings,
-    ) -> Result<Self, String> {
+    pub fn new(config: &ExecConfig, server: &str, tls_base: tls::Settings) -> Result<Self, String> {
         if config.api_version != API_V1 && config.api_version != API_V1BETA1 {
             return Err(format!(
                 "exec plugin: invalid apiVersion {}",
@@ -134,7 +130,7 @@ impl ExecAuth {
         }
         Ok(ExecAuth {
             config: config.clone(),
-            cluster,
+            server: server.to_string(),
             tls_base,
             cached: Mutex::new(None),
         })
@@ -173,6 +169,22 @@ impl ExecAuth {
         }
     }
 
+    /// `spec.cluster` (client-go's `ConfigToExecCluster`), as JSON in Go's field order.
+    fn cluster_info(&self) -> String {
+        let mut c = format!("{{\"server\":{}", go_quote(&self.server));
+        if self.tls_base.insecure {
+            c.push_str(",\"insecure-skip-tls-verify\":true");
+        }
+        if let Some(ca) = &self.tls_base.ca {
+            c.push_str(&format!(
+                ",\"certificate-authority-data\":\"{}\"",
+                base64::engine::general_purpose::STANDARD.encode(ca)
+            ));
+        }
+        c.push('}');
+        c
+    }
+
     /// `refreshCredsLocked`.
     fn run(&self) -> Result<Credentials, String> {
         let interactive = self
@@ -180,7 +192,7 @@ impl ExecAuth {
             .map_err(|e| format!("exec plugin cannot support interactive mode: {e}"))?;
         // Go's field order: kind, apiVersion, spec{cluster, interactive}.
         let cluster = if self.config.provide_cluster_info {
-            format!("\"cluster\":{},", self.cluster)
+            format!("\"cluster\":{},", self.cluster_info())
         } else {
             String::new()
         };
@@ -292,43 +304,30 @@ impl ExecAuth {
     }
 }
 
-/// `spec.cluster` for a plugin with `provideClusterInfo` (client-go's `ConfigToExecCluster`),
-/// as JSON in Go's field order.
-pub fn cluster_info(server: &str, insecure: bool, ca: Option<&[u8]>) -> String {
-    let mut c = format!("{{\"server\":{}", go_quote(server));
-    if insecure {
-        c.push_str(",\"insecure-skip-tls-verify\":true");
-    }
-    if let Some(ca) = ca {
-        c.push_str(&format!(
-            ",\"certificate-authority-data\":\"{}\"",
-            base64::engine::general_purpose::STANDARD.encode(ca)
-        ));
-    }
-    c.push('}');
-    c
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::os::unix::fs::PermissionsExt;
 
-    fn plugin(dir: &std::path::Path, body: &str) -> String {
+    /// A v1 plugin: `body` as a script that `/bin/sh` runs. (Executing a file this process
+    /// has just written races the other test threads' forks, which briefly hold it open for
+    /// writing: ETXTBSY.)
+    fn plugin(dir: &std::path::Path, body: &str) -> ExecConfig {
         let p = dir.join("plugin.sh");
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p.display().to_string()
+        std::fs::write(&p, format!("{body}\n")).unwrap();
+        ExecConfig {
+            args: vec![p.display().to_string()],
+            ..v1("/bin/sh".into())
+        }
     }
 
     fn auth(config: ExecConfig) -> ExecAuth {
         ExecAuth::new(
             &config,
-            cluster_info("https://127.0.0.1:6443", false, Some(b"CA")),
+            "https://127.0.0.1:6443",
             tls::Settings {
-                ca: None,
-                insecure: true,
+                ca: Some(b"CA".to_vec()),
+                insecure: false,
                 client: None,
             },
         )
@@ -348,7 +347,7 @@ mod tests {
     fn the_plugin_gets_its_args_env_and_exec_info_and_its_token_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("runs");
-        let cmd = plugin(
+        let mut config = plugin(
             dir.path(),
             &format!(
                 "echo \"$1 $GREETING $KUBERNETES_EXEC_INFO\" >> {}\n\
@@ -356,8 +355,7 @@ mod tests {
                 log.display()
             ),
         );
-        let mut config = v1(cmd);
-        config.args = vec!["get-token".into()];
+        config.args.push("get-token".into());
         config.env = vec![("GREETING".into(), "hi".into())];
         config.provide_cluster_info = true;
         let a = auth(config);
@@ -381,7 +379,7 @@ mod tests {
     fn an_expired_answer_runs_the_plugin_again() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("runs");
-        let cmd = plugin(
+        let config = plugin(
             dir.path(),
             &format!(
                 "echo run >> {}\necho '{{\"apiVersion\":\"client.authentication.k8s.io/v1beta1\",\"status\":{{\"token\":\"t\",\"expirationTimestamp\":\"2001-01-01T00:00:00Z\"}}}}'",
@@ -390,9 +388,8 @@ mod tests {
         );
         let a = auth(ExecConfig {
             api_version: API_V1BETA1.into(),
-            command: cmd,
             interactive_mode: "IfAvailable".into(),
-            ..ExecConfig::default()
+            ..config
         });
         a.credentials().unwrap();
         a.credentials().unwrap();
@@ -402,18 +399,10 @@ mod tests {
     #[test]
     fn client_gos_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let err = |body: &str| {
-            auth(v1(plugin(dir.path(), body)))
-                .credentials()
-                .err()
-                .unwrap()
-        };
+        let err = |body: &str| auth(plugin(dir.path(), body)).credentials().err().unwrap();
         assert_eq!(
             err("exit 3"),
-            format!(
-                "exec: executable {} failed with exit code 3",
-                dir.path().join("plugin.sh").display()
-            )
+            "exec: executable /bin/sh failed with exit code 3"
         );
         assert_eq!(
             err(r#"echo '{"apiVersion":"client.authentication.k8s.io/v1beta1","status":{"token":"t"}}'"#),
@@ -455,7 +444,7 @@ mod tests {
         assert_eq!(
             ExecAuth::new(
                 &old,
-                String::new(),
+                "",
                 tls::Settings {
                     ca: None,
                     insecure: true,

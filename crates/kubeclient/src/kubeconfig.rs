@@ -80,6 +80,15 @@ pub fn read_document(path: &Path) -> Result<Value, Error> {
     Ok(doc)
 }
 
+/// A kubeconfig boolean: our YAML reader yields strings, a JSON kubeconfig has a real boolean.
+pub fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
+}
+
 /// Makes the file paths of every cluster and user entry absolute against `dir`.
 fn resolve_local_paths(doc: &mut Value, dir: &Path) {
     let fix = |entry: &mut Value, keys: &[&str]| {
@@ -244,12 +253,7 @@ pub fn from_value(kc: &Value, current_context: &str) -> Result<KubeConfig, Strin
         cluster_name: name(&cluster),
         user_name,
         ca: pem(&c, "certificate-authority-data", "certificate-authority")?,
-        // Our YAML reader yields strings; a JSON kubeconfig has a real boolean.
-        insecure: match c.get("insecure-skip-tls-verify") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
-            _ => false,
-        },
+        insecure: truthy(c.get("insecure-skip-tls-verify")),
         client_cert,
         client_key,
         token,

@@ -1121,13 +1121,13 @@ fn https_relative_paths_from_the_kubeconfig_dir() {
     );
 }
 
-/// An executable credential plugin at `dir/name` printing `credential` (JSON), as EKS's
-/// `aws eks get-token` or GKE's `gke-gcloud-auth-plugin` print theirs.
+/// A credential plugin script at `dir/name` printing `credential` (JSON), as EKS's
+/// `aws eks get-token` or GKE's `gke-gcloud-auth-plugin` print theirs; the kubeconfig runs it
+/// with `/bin/sh` (executing a file this process has just written races the other test
+/// threads' forks, which briefly hold it open for writing: ETXTBSY).
 fn exec_plugin(dir: &Path, name: &str, credential: &Value) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let p = dir.join(name);
-    std::fs::write(&p, format!("#!/bin/sh\ncat <<'EOF'\n{credential}\nEOF\n")).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&p, format!("cat <<'EOF'\n{credential}\nEOF\n")).unwrap();
     p
 }
 
@@ -1141,13 +1141,21 @@ fn https_with_an_exec_credential_plugin() {
     let h = Host::new(Store::Local);
     let pki = pki_in(&h.dir.path().join("pki"));
     let c = TempNetns::new();
-    // ADD of p1 with a kubeconfig whose user runs `command`; the config it ran with.
+    // ADD of p1 with a kubeconfig whose user runs `command` (a script: through /bin/sh); the
+    // config it ran with.
     let add_with = |api: &KubeApi, command: &Path| {
-        let command = format!("  command: {}", command.display());
+        let (command, args) = if command.exists() {
+            ("/bin/sh".to_string(), format!("  - {}", command.display()))
+        } else {
+            (command.display().to_string(), String::new())
+        };
+        let command = format!("  command: {command}");
         let user = [
             "exec:",
             "  apiVersion: client.authentication.k8s.io/v1",
             &command,
+            "  args:",
+            &args,
             "  interactiveMode: Never",
             "  installHint: install it",
         ];
