@@ -197,21 +197,22 @@ fn release_handles(ds: &Datastore, handles: Vec<HandleInfo>, out: &mut impl Writ
 /// plugins and calico-node honour (a locked data store makes every ADD wait).
 pub fn set_lock(ds: &Datastore, locked: bool) -> Result<String> {
     let what = if locked { "locking" } else { "unlocking" };
-    if locked {
+    let mut ci = if locked {
+        // Locking initialises ClusterInformation when it is missing, and uses what it holds.
         ds.ensure_cluster_information(env!("CARGO_PKG_VERSION"), "cni-rs")
             .map_err(|e| {
                 anyhow!("unable to initialize cluster information for the datastore migration: {e}")
-            })?;
-    }
-    let mut ci = ds
-        .cluster_information()
-        .map_err(|e| anyhow!("error retrieving ClusterInformation for {what}: {e}"))?
-        .ok_or_else(|| {
-            anyhow!(
-                "error retrieving ClusterInformation for {what}: {}",
-                ds.missing_cluster_information()
-            )
-        })?;
+            })?
+    } else {
+        ds.cluster_information()
+            .map_err(|e| anyhow!("error retrieving ClusterInformation for {what}: {e}"))?
+            .ok_or_else(|| {
+                anyhow!(
+                    "error retrieving ClusterInformation for {what}: {}",
+                    ds.missing_cluster_information()
+                )
+            })?
+    };
     ci.spec.datastore_ready = Some(!locked);
     ds.update_resource(&ci)
         .map_err(|e| anyhow!("error updating ClusterInformation for {what}: {e}"))?;
