@@ -18,7 +18,7 @@ impl Datastore {
     pub fn missing_cluster_information(&self) -> String {
         let key = ResourceKey::<ClusterInformationSpec>::global(CLUSTER_INFORMATION_NAME);
         format!(
-            "resource does not exist: ClusterInformation({CLUSTER_INFORMATION_NAME}) with error: {}",
+            "resource does not exist: {key} with error: {}",
             self.kv
                 .absence_cause(&key.path())
                 .unwrap_or_else(|| "<nil>".into())
