@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use datastore::model::{Block, ATTR_NAMESPACE, ATTR_POD};
-use datastore::{BlockKey, DatastoreError, HandleKey};
+use datastore::{BlockKey, DatastoreError};
 use ipnetwork::IpNetwork;
 
 use crate::assign::{Ipam, MAX_RETRIES};
@@ -101,20 +101,9 @@ impl Ipam<'_> {
     /// `IPsByHandle`: every address the handle holds, IPv4 first. `NotFound` without the
     /// handle; a block that cannot be read is skipped, as in libcalico-go.
     pub fn ips_by_handle(&self, handle: &str) -> Result<Vec<HandleIp>> {
-        let hkey = HandleKey::new(handle);
-        let Some(h) = self.ds.get(&hkey)? else {
-            return Err(DatastoreError::NotFound {
-                identifier: hkey.to_string(),
-            }
-            .into());
-        };
+        let (_, _, cidrs) = self.handle_blocks(handle)?;
         let mut out = Vec::new();
-        for cidr in h
-            .value
-            .block
-            .keys()
-            .filter_map(|c| c.parse::<IpNetwork>().ok())
-        {
+        for cidr in cidrs {
             let Ok(Some(b)) = self.ds.get(&BlockKey::new(cidr)) else {
                 continue;
             };

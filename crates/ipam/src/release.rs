@@ -6,7 +6,9 @@ use std::net::IpAddr;
 
 use datastore::batch::Write;
 use datastore::model::{AffinityState, Block, BlockAffinity};
-use datastore::{BlockAffinityKey, BlockKey, BlockList, Change, DatastoreError, HandleKey, Key};
+use datastore::{
+    BlockAffinityKey, BlockKey, BlockList, Change, DatastoreError, HandleKey, Key, Revision,
+};
 use ipnetwork::IpNetwork;
 
 use crate::assign::{retry_release, Ipam, MAX_RETRIES};
@@ -37,26 +39,14 @@ impl Ipam<'_> {
     /// Frees every address of `handle` and deletes the handle. `NotFound` when there is no
     /// such handle (the CNI DEL ignores that). Emptied unaffine blocks are deleted.
     pub fn release_by_handle(&self, handle: &str) -> Result<()> {
-        let hkey = HandleKey::new(handle);
-        let Some(h) = self.ds.get(&hkey)? else {
-            return Err(DatastoreError::NotFound {
-                identifier: hkey.to_string(),
-            }
-            .into());
-        };
-        let cidrs: Vec<IpNetwork> = h
-            .value
-            .block
-            .keys()
-            .filter_map(|c| c.parse().ok())
-            .collect();
+        let (hkey, revision, cidrs) = self.handle_blocks(handle)?;
         let mut handle_deleted = false;
         for (i, &cidr) in cidrs.iter().enumerate() {
             // The last block's write also deletes the handle: one transaction instead of two
             // in the common one-block case.
             let with_handle = (i + 1 == cidrs.len()).then(|| Write::Delete {
                 key: hkey.path(),
-                revision: Some(h.revision),
+                revision: Some(revision),
             });
             let (_, after, applied) = self.release_in_block(
                 cidr,
@@ -74,7 +64,7 @@ impl Ipam<'_> {
         // Delete the handle outright rather than counting down: a process killed between
         // writing the handle and writing its block leaves counts with no allocation behind them,
         // and this DEL must still leave nothing.
-        match self.ds.delete(&hkey, Some(h.revision)) {
+        match self.ds.delete(&hkey, Some(revision)) {
             Ok(_) => Ok(()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) if e.is_conflict() => {
@@ -83,6 +73,28 @@ impl Ipam<'_> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The handle's key and revision and the blocks it counts addresses in; `NotFound`
+    /// without the handle.
+    pub(crate) fn handle_blocks(
+        &self,
+        handle: &str,
+    ) -> Result<(HandleKey, Revision, Vec<IpNetwork>)> {
+        let hkey = HandleKey::new(handle);
+        let Some(h) = self.ds.get(&hkey)? else {
+            return Err(DatastoreError::NotFound {
+                identifier: hkey.to_string(),
+            }
+            .into());
+        };
+        let cidrs = h
+            .value
+            .block
+            .keys()
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        Ok((hkey, h.revision, cidrs))
     }
 
     /// Frees the given addresses whoever holds them and fixes up their handles. Returns the
