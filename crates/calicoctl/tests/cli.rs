@@ -96,6 +96,17 @@ impl Env {
         String::from_utf8(o.stdout).unwrap()
     }
 
+    /// Runs calicoctl expecting calicoctl's failure: exit 1 with `want` (a line) on stderr.
+    fn fails(&self, args: &[&str], want: &str) {
+        let o = self.ctl(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stderr),
+            format!("{want}\n"),
+            "{args:?}"
+        );
+    }
+
     fn file(&self, name: &str, text: &str) -> String {
         let p = self.dir.path().join(name);
         std::fs::write(&p, text).unwrap();
@@ -491,32 +502,30 @@ Check complete; found 2 problems.
 /// settings stored where Calico stores them (and read back by the IPAM library).
 fn configure(e: Env) {
     ensure_cluster(&e);
-    let err = |args: &[&str]| {
-        let o = e.ctl(args);
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    };
-    assert_eq!(
-        err(&["ipam", "configure"]),
-        "at least one configuration option must be specified\n"
-    );
-    assert_eq!(
-        err(&["ipam", "configure", "--strictaffinity=yes"]),
-        "invalid value. Use true or false to set strictaffinity\n"
-    );
-    assert_eq!(
-        err(&["ipam", "configure", "--max-blocks-per-host=many"]),
-        "invalid value for maxblockhost. Use a valid number\n"
-    );
-    assert_eq!(
-        err(&["ipam", "configure", "--kubevirt-ip-persistence=enabled"]),
-        "invalid value for --kubevirt-ip-persistence. Use Enabled or Disabled\n"
-    );
-    // A block limit without strict affinity is refused (libcalico-go's SetIPAMConfig).
-    assert_eq!(
-        err(&["ipam", "configure", "--max-blocks-per-host=4"]),
-        "error: MaxBlocksPerHost requires StrictAffinity to be enabled\n"
-    );
+    for (flag, want) in [
+        ("", "at least one configuration option must be specified"),
+        (
+            "--strictaffinity=yes",
+            "invalid value. Use true or false to set strictaffinity",
+        ),
+        (
+            "--max-blocks-per-host=many",
+            "invalid value for maxblockhost. Use a valid number",
+        ),
+        (
+            "--kubevirt-ip-persistence=enabled",
+            "invalid value for --kubevirt-ip-persistence. Use Enabled or Disabled",
+        ),
+        // A block limit without strict affinity is refused (libcalico-go's SetIPAMConfig).
+        (
+            "--max-blocks-per-host=4",
+            "error: MaxBlocksPerHost requires StrictAffinity to be enabled",
+        ),
+    ] {
+        let mut args = vec!["ipam", "configure"];
+        args.extend((!flag.is_empty()).then_some(flag));
+        e.fails(&args, want);
+    }
     assert_eq!(
         e.ok(&[
             "ipam",
@@ -566,18 +575,13 @@ fn release_from_report(e: Env) {
         .unwrap();
     ds.create(&HandleKey::new("net1.orphan"), &Handle::default())
         .unwrap();
-    let fails = |args: &[&str], want: &str| {
-        let o = e.ctl(args);
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
-        assert_eq!(String::from_utf8_lossy(&o.stderr), format!("{want}\n"));
-    };
     let report = |name: &str| {
         let path = e.dir.path().join(name).display().to_string();
         e.ok(&["ipam", "check", "-o", &path]);
         path
     };
     let r1 = report("r1.json");
-    fails(
+    e.fails(
         &["ipam", "release", "--from-report", &r1],
         "data store is not locked. Either lock the data store, or re-run with --force",
     );
@@ -586,7 +590,7 @@ fn release_from_report(e: Env) {
         "Datastore locked.\n"
     );
     // Locking changed ClusterInformation: the report taken before is stale.
-    fails(
+    e.fails(
         &["ipam", "release", "--from-report", &r1],
         "the provided reports are all stale - at least one should be up-to-date. Please generate a new report while the data store is locked and try again",
     );
@@ -598,12 +602,12 @@ fn release_from_report(e: Env) {
         e.file(name, &v.to_string())
     };
     let other = edited("other.json", "clusterGUID", "another-cluster");
-    fails(
+    e.fails(
         &["ipam", "release", "--from-report", &other, "--force"],
         &format!("cluster does not match the provided report ({other}): mismatched cluster GUID. Refusing to release"),
     );
     let old = edited("old.json", "version", "v0.0.1");
-    fails(
+    e.fails(
         &["ipam", "release", "--from-report", &old],
         &format!("the provided report ({old}) was produced using a different version (v0.0.1) of calicoctl. Refusing to release"),
     );
